@@ -1,0 +1,35 @@
+"""Errors that reach the user as one clear line.
+
+Every problem caused by the user's input (a file, an option, a sample sheet) is raised as an
+:class:`MrdError` subclass. The CLI prints ``str(error)`` on one line and exits non-zero; library
+callers can catch the base class. Bugs stay ordinary exceptions so they are never mistaken for bad
+input.
+"""
+
+from __future__ import annotations
+
+
+class MrdError(Exception):
+    """Base class for problems the user can fix; the message is meant to be read by them."""
+
+    exit_code = 2
+
+
+class InputFileError(MrdError):
+    """An input file is missing, unreadable, truncated, corrupt or lacks its index."""
+
+
+class GenomeBuildError(MrdError):
+    """The genome build cannot be told, is not supported, or contradicts what the user said."""
+
+
+class RegionError(MrdError):
+    """A target region is malformed, outside the reference, or holds no reads."""
+
+
+class ReferenceMismatchError(MrdError):
+    """A user-supplied reference FASTA disagrees with the built-in marker catalog."""
+
+
+class MissingDependencyError(MrdError):
+    """An optional dependency needed for this feature is not installed."""
