@@ -74,7 +74,7 @@ class ReferenceWindow:
         return f"{genome.chrom(self.chrom)}:{self.start}-{self.end}"
 
 
-def _parse_header(name: str, comment: str | None, build: Build) -> tuple[str, str, int, int]:
+def _parse_header(name: str, comment: str | None) -> tuple[str, str, int, int]:
     chrom, span = name.rsplit(":", 1)
     first, last = (int(x) for x in span.split("-"))
     gene = (comment or "").split()[0] if comment else ""
@@ -90,7 +90,9 @@ def _windows(build: Build) -> dict[str, ReferenceWindow]:
     found: dict[str, ReferenceWindow] = {}
     with resources.as_file(path) as real_path, pysam.FastxFile(str(real_path)) as fasta:
         for record in fasta:
-            gene, chrom, first, last = _parse_header(record.name, record.comment, build)
+            if record.name is None or record.sequence is None:
+                raise RuntimeError(f"catalog file {path} has an empty record")
+            gene, chrom, first, last = _parse_header(record.name, record.comment)
             seq = record.sequence.upper()
             if len(seq) != last - first + 1:
                 raise RuntimeError(f"catalog window {record.name} has {len(seq)} bases")
