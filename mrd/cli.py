@@ -34,6 +34,76 @@ def cli(verbose: int, quiet: bool) -> None:
     _configure_logging(verbose, quiet)
 
 
+_BUILD_CHOICE = click.Choice(["GRCh37", "GRCh38", "hg19", "hg38", "b37"], case_sensitive=False)
+
+
+@cli.command("inspect")
+@click.argument("alignments", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--reference", type=click.Path(dir_okay=False), help="Genome FASTA (CRAM needs it).")
+@click.option("--build", type=_BUILD_CHOICE, help="Expected genome build; must match the header.")
+@click.option("--index", "make_index", is_flag=True, help="Build a missing index beside the file.")
+@click.option(
+    "--region",
+    "regions",
+    multiple=True,
+    help="Target CHROM:START-END (repeatable); default the FLT3 and NPM1 catalog windows.",
+)
+@click.option("--min-mapq", default=20, show_default=True, type=click.IntRange(0, 255))
+@click.option(
+    "--min-base-quality",
+    default=20.0,
+    show_default=True,
+    type=click.FloatRange(0, 93),
+    help="Minimum mean base quality of a read.",
+)
+@click.option("--keep-duplicates", is_flag=True, help="Count 0x400 records (amplicon or UMI data).")
+@click.option("--json", "json_out", type=click.Path(dir_okay=False), help="Write a JSON summary.")
+def inspect_command(
+    alignments: tuple[str, ...],
+    reference: str | None,
+    build: str | None,
+    make_index: bool,
+    regions: tuple[str, ...],
+    min_mapq: int,
+    min_base_quality: float,
+    keep_duplicates: bool,
+    json_out: str | None,
+) -> None:
+    """Check BAM/CRAM files: build, naming, samples, and reads kept or dropped per target."""
+    from mrd.ngs import ReadFilter, Region
+    from mrd.ngs.summary import summarize_alignments
+    from mrd.output import write_json
+
+    read_filter = ReadFilter(min_mapq, min_base_quality, drop_duplicates=not keep_duplicates)
+    parsed = [Region.parse(text) for text in regions]
+    summaries = [
+        summarize_alignments(
+            path,
+            reference=reference,
+            build=build,
+            make_index=make_index,
+            regions=parsed or None,
+            read_filter=read_filter,
+        )
+        for path in alignments
+    ]
+    for summary in summaries:
+        samples = ", ".join(summary.samples) or "no read group"
+        click.echo(f"{summary.path}\t{summary.format}\t{summary.build} ({summary.chrom_style})")
+        click.echo(f"  samples: {samples}")
+        for target in summary.targets:
+            counts = target.counts.as_dict()
+            dropped = ", ".join(
+                f"{k} {v:,}" for k, v in counts.items() if k not in ("fetched", "used") and v
+            )
+            click.echo(
+                f"  {target.region.name or 'target'} {target.region}: {counts['fetched']:,} "
+                f"records, {counts['used']:,} used; dropped: {dropped or 'none'}"
+            )
+    if json_out:
+        write_json(json_out, {"alignments": [s.as_dict() for s in summaries]})
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the click group and turn user-input errors into one line and exit 2."""
     try:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -115,7 +116,7 @@ def all_windows(build: Build) -> list[ReferenceWindow]:
     return sorted(_windows(build).values(), key=lambda w: (w.chrom, w.start))
 
 
-def verify_reference(fasta_path: str | Path, genome: GenomeInfo) -> None:
+def verify_reference(fasta_path: str | os.PathLike[str], genome: GenomeInfo) -> None:
     """Check that a user's genome FASTA carries the catalog's sequence in every window.
 
     Raises:
