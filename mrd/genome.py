@@ -63,6 +63,9 @@ CHROMOSOME_LENGTHS: dict[Build, dict[str, int]] = {
     },
 }  # fmt: skip
 
+# hg19 kept the older chrM (NC_001807), two bases longer than the rCRS of b37 and GRCh38.
+_HG19_CHRM_LENGTH = 16571
+
 # Chromosomes whose length decides the build: the ones holding our markers.
 _DETECTION_CHROMOSOMES = ("13", "5")
 
@@ -149,4 +152,7 @@ def detect_genome(lengths: Mapping[str, int], build: Build | str | None = None) 
 def header_lengths(build: Build, chr_prefix: bool) -> list[tuple[str, int]]:
     """The @SQ list a full-genome BAM of this build and naming carries, in karyotype order."""
     info = GenomeInfo(build, chr_prefix)
-    return [(info.chrom(bare), length) for bare, length in CHROMOSOME_LENGTHS[build].items()]
+    lengths = dict(CHROMOSOME_LENGTHS[build])
+    if build is Build.GRCH37 and chr_prefix:
+        lengths["MT"] = _HG19_CHRM_LENGTH
+    return [(info.chrom(bare), length) for bare, length in lengths.items()]
