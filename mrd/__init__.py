@@ -7,18 +7,39 @@ The public API is re-exported here; submodules are importable too, but names not
 from mrd.catalog import CATALOG_VERSION, flt3, npm1, reference_window, verify_reference
 from mrd.errors import MrdError
 from mrd.genome import Build, GenomeInfo, detect_genome
+from mrd.ngs import (
+    AlignmentSource,
+    DropReason,
+    FilterCounts,
+    ReadFilter,
+    Region,
+    iter_region,
+    marker_regions,
+    open_alignments,
+)
+from mrd.ngs.summary import AlignmentSummary, summarize_alignments
 
 __version__ = "0.1.0"
 
 __all__ = [
     "CATALOG_VERSION",
+    "AlignmentSource",
+    "AlignmentSummary",
     "Build",
+    "DropReason",
+    "FilterCounts",
     "GenomeInfo",
     "MrdError",
+    "ReadFilter",
+    "Region",
     "__version__",
     "detect_genome",
     "flt3",
+    "iter_region",
+    "marker_regions",
     "npm1",
+    "open_alignments",
     "reference_window",
+    "summarize_alignments",
     "verify_reference",
 ]
