@@ -1,0 +1,738 @@
+"""UMIs and molecule families: counting the molecules behind the reads.
+
+MRD evidence is the number of distinct DNA molecules carrying a mutation, not the number of reads:
+PCR copies one molecule many times, and those copies are not independent evidence. A unique
+molecular identifier (UMI) ligated before PCR lets us group the copies back into one *family* per
+original molecule. Position alone cannot do this for amplicon data, where every read starts at the
+same place, so the UMI is the part of the identity that matters most there.
+
+Three places may carry the UMI, and :class:`UmiSource` picks one or tries them in order:
+
+* ``MI``: a molecule id already assigned by a grouping tool (fgbio-style); a trailing ``/A`` or
+  ``/B`` names the strand of a duplex molecule. The id alone defines the family.
+* ``RX``: the UMI bases (SAM spec). A duplex UMI is two halves, ``TOP-BOTTOM``; reads from the
+  other strand of the same molecule carry the halves swapped.
+* the read name: its last ``:`` or ``_`` field when made only of ``ACGTN`` (bcl-convert and
+  UMI-tools styles), duplex halves joined by ``+`` or ``-``.
+
+Duplex halves are stored in sorted order (the *canonical* UMI) with the strand saying whether the
+read kept (A) or swapped (B) that order, so both strands of a molecule share one canonical UMI.
+
+Grouping is pure and deterministic: it takes reads (any order), never opens files, and numbers the
+families from a sort of their content, so shuffled input gives identical families and ids.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections import Counter, defaultdict, deque
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Literal, NamedTuple
+
+import pysam
+
+Strand = Literal["A", "B"]
+"""Duplex strand of a read's molecule: A kept the canonical half order, B swapped it."""
+
+MIN_NAME_UMI_LENGTH = 3
+"""Shortest UMI (each duplex half) accepted from a read name.
+
+Read names end in many short fields (tile numbers, ``_A`` style labels); demanding a few bases keeps
+such suffixes from being mistaken for a UMI. RX and MI tags are explicit and have no minimum.
+"""
+
+DEFAULT_MAX_MISMATCHES = 1
+"""UMIs at one position differing by at most this many bases may be merged as sequencing errors.
+
+One mismatch is the usual choice for 6-12 nt UMIs: errors are rare enough that two errors in one UMI
+are negligible, while merging at distance 2 starts joining truly different molecules in deep data.
+"""
+
+_SEQUENCE_UMI_RE = re.compile(r"([ACGTN]+)(?:[+-]([ACGTN]+))?")
+_NAME_FIELD_SPLIT_RE = re.compile(r"[:_]")
+_MATE_SUFFIX_RE = re.compile(r"/[12]$")
+_CIGAR_RE = re.compile(r"(?:[0-9]+[MIDNSHP=X])+")
+_CIGAR_OP_RE = re.compile(r"([0-9]+)([MIDNSHP=X])")
+_CIGAR_OPS = "MIDNSHP=X"
+_CLIP_OPS = frozenset({4, 5})  # soft and hard clips: bases outside the alignment, same molecule
+_REFERENCE_OPS = frozenset({0, 2, 3, 7, 8})  # M, D, N, =, X consume the reference
+
+_Cigar = list[tuple[int, int]]
+
+
+class UmiSource(str, enum.Enum):
+    """Where a read's UMI is read from; AUTO tries MI, then RX, then the read name."""
+
+    MI = "MI"
+    RX = "RX"
+    NAME = "NAME"
+    AUTO = "AUTO"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+_AUTO_ORDER = (UmiSource.MI, UmiSource.RX, UmiSource.NAME)
+
+
+@dataclass(frozen=True)
+class Umi:
+    """The UMI of one read, in a form where all reads of one molecule agree.
+
+    Attributes:
+        canonical: For sequence UMIs, the bases upper-cased with duplex halves in sorted order
+            joined by ``-``; for an MI tag, the molecule id without its ``/A`` or ``/B``.
+        strand: ``"A"`` when the read kept the canonical half order (or its MI ends in ``/A``),
+            ``"B"`` when swapped (``/B``), None for simplex UMIs and for duplex UMIs whose two
+            halves are identical, since then no order tells the strands apart.
+        raw: The text exactly as found, kept for reports and debugging.
+        source: Which of MI, RX or the read name it came from (never AUTO).
+    """
+
+    canonical: str
+    strand: Strand | None
+    raw: str
+    source: UmiSource
+
+    @property
+    def is_duplex(self) -> bool:
+        """Whether the UMI names a strand-paired molecule (two halves, or an MI with /A or /B)."""
+        if self.source is UmiSource.MI:
+            return self.strand is not None
+        return "-" in self.canonical
+
+    @property
+    def oriented(self) -> str:
+        """The normalised UMI in the read's own half order (canonical for MI and simplex)."""
+        if self.source is not UmiSource.MI and self.strand == "B":
+            return _swap_halves(self.canonical)
+        return self.canonical
+
+
+def _swap_halves(text: str) -> str:
+    first, sep, second = text.partition("-")
+    return f"{second}-{first}" if sep else text
+
+
+def _sequence_umi(first: str, second: str | None, raw: str, source: UmiSource) -> Umi:
+    if second is None:
+        return Umi(canonical=first, strand=None, raw=raw, source=source)
+    low, high = sorted((first, second))
+    # Identical halves read the same in both orders, so they cannot name a strand.
+    strand: Strand | None = None if first == second else ("A" if first == low else "B")
+    return Umi(canonical=f"{low}-{high}", strand=strand, raw=raw, source=source)
+
+
+def umi_from_rx(value: object) -> Umi | None:
+    """Parse an RX tag value: ``ACGT`` (simplex) or ``ACGT-TTGA`` / ``ACGT+TTGA`` (duplex).
+
+    Case is ignored, so a lower-case RX written by some tool is still used. Anything else (other
+    letters, empty halves, more than two parts, non-text tag types) is not a usable UMI: None.
+    """
+    if not isinstance(value, str) or not value.isascii():
+        return None
+    match = _SEQUENCE_UMI_RE.fullmatch(value.upper())
+    if match is None:
+        return None
+    return _sequence_umi(match.group(1), match.group(2), value, UmiSource.RX)
+
+
+def umi_from_mi(value: object) -> Umi | None:
+    """Parse an MI tag value: an opaque molecule id, with ``/A`` or ``/B`` for duplex strands.
+
+    The id is not a sequence (fgbio writes integers), so only emptiness is refused; integer-typed
+    tags are accepted because some tools store the id as ``MI:i``.
+    """
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        return None
+    raw = str(value)
+    strand: Strand | None = None
+    molecule = raw
+    if raw.endswith("/A"):
+        strand, molecule = "A", raw[:-2]
+    elif raw.endswith("/B"):
+        strand, molecule = "B", raw[:-2]
+    if not molecule.strip():
+        return None
+    return Umi(canonical=molecule, strand=strand, raw=raw, source=UmiSource.MI)
+
+
+def umi_from_name(name: object) -> Umi | None:
+    """Parse a UMI from the last ``:`` or ``_`` field of a read name.
+
+    Accepts ``...:2000:ACGTAGCA+TTGACCAA`` (bcl-convert) and ``READ_ACGTACGT`` (UMI-tools). A
+    trailing ``/1`` or ``/2`` mate suffix is ignored. Only upper-case ``ACGTN`` counts, each half at
+    least :data:`MIN_NAME_UMI_LENGTH` long, so ordinary name fields are not taken for UMIs.
+    """
+    if not isinstance(name, str):
+        return None
+    stem = _MATE_SUFFIX_RE.sub("", name)
+    fields = _NAME_FIELD_SPLIT_RE.split(stem)
+    if len(fields) < 2:
+        return None
+    match = _SEQUENCE_UMI_RE.fullmatch(fields[-1])
+    if match is None:
+        return None
+    first, second = match.group(1), match.group(2)
+    if min(len(first), len(second or first)) < MIN_NAME_UMI_LENGTH:
+        return None
+    return _sequence_umi(first, second, fields[-1], UmiSource.NAME)
+
+
+def _tag(read: pysam.AlignedSegment, name: str) -> object:
+    try:
+        return read.get_tag(name) if read.has_tag(name) else None
+    except (KeyError, ValueError):
+        return None
+
+
+def umi_from_read(read: pysam.AlignedSegment, source: UmiSource = UmiSource.AUTO) -> Umi | None:
+    """The UMI of ``read`` from ``source``; AUTO takes the first of MI, RX, name that parses.
+
+    A malformed RX falls through to the read name in AUTO mode rather than hiding a usable UMI.
+    """
+    if source is UmiSource.AUTO:
+        for candidate in _AUTO_ORDER:
+            umi = umi_from_read(read, candidate)
+            if umi is not None:
+                return umi
+        return None
+    if source is UmiSource.MI:
+        return umi_from_mi(_tag(read, "MI"))
+    if source is UmiSource.RX:
+        return umi_from_rx(_tag(read, "RX"))
+    return umi_from_name(read.query_name)
+
+
+def _umi_source_counts(
+    reads: Iterable[pysam.AlignedSegment], umi_source: UmiSource
+) -> tuple[Counter[UmiSource], int]:
+    found: Counter[UmiSource] = Counter()
+    total = 0
+    for read in reads:
+        if read.is_secondary or read.is_supplementary:
+            continue
+        total += 1
+        umi = umi_from_read(read, umi_source)
+        if umi is not None:
+            found[umi.source] += 1
+    return found, total
+
+
+def detect_umi_source(
+    reads: Iterable[pysam.AlignedSegment], *, min_fraction: float = 0.5
+) -> UmiSource | None:
+    """The UMI source most primary records of a sample use, or None when too few carry a UMI.
+
+    Pass a sample (e.g. ``itertools.islice`` of a region). A majority is demanded because a few
+    read names can end in an ``ACGT``-only field by chance; None tells the caller that depth must
+    be reported in reads, not molecules.
+    """
+    found, total = _umi_source_counts(reads, UmiSource.AUTO)
+    if total == 0 or not found:
+        return None
+    best = min(found, key=lambda source: (-found[source], _AUTO_ORDER.index(source)))
+    return best if sum(found.values()) >= min_fraction * total else None
+
+
+def has_umis(
+    reads: Iterable[pysam.AlignedSegment],
+    *,
+    umi_source: UmiSource = UmiSource.AUTO,
+    min_fraction: float = 0.5,
+) -> bool:
+    """Whether at least ``min_fraction`` of the primary records carry a UMI from ``umi_source``."""
+    found, total = _umi_source_counts(reads, umi_source)
+    return total > 0 and sum(found.values()) >= min_fraction * total
+
+
+class PositionKey(NamedTuple):
+    """Where a fragment lies, the same for both mates and both strands of a duplex molecule.
+
+    The two ends are the unclipped 5' ends of the two mates (0-based; a reverse read's 5' end is
+    its exclusive unclipped end), ordered so that which mate or strand is looked at does not
+    matter. Unclipped ends are used so that adapter or quality clipping of one copy does not split
+    a family. ``end_reference_id`` differs from ``reference_id`` only for mates on different
+    chromosomes.
+    """
+
+    reference_id: int
+    start: int
+    end: int
+    end_reference_id: int
+
+
+def _parse_cigar(text: object) -> _Cigar | None:
+    if not isinstance(text, str) or _CIGAR_RE.fullmatch(text) is None:
+        return None
+    return [(_CIGAR_OPS.index(op), int(length)) for length, op in _CIGAR_OP_RE.findall(text)]
+
+
+def _leading_clip(cigar: _Cigar) -> int:
+    total = 0
+    for op, length in cigar:
+        if op not in _CLIP_OPS:
+            break
+        total += length
+    return total
+
+
+def _unclipped_span(reference_start: int, cigar: _Cigar) -> tuple[int, int]:
+    reference_length = sum(length for op, length in cigar if op in _REFERENCE_OPS)
+    trailing = _leading_clip(cigar[::-1])
+    return reference_start - _leading_clip(cigar), reference_start + reference_length + trailing
+
+
+def _five_prime(reference_start: int, cigar: _Cigar, is_reverse: bool) -> int:
+    start, end = _unclipped_span(reference_start, cigar)
+    return end if is_reverse else start
+
+
+def _own_cigar(read: pysam.AlignedSegment) -> _Cigar | None:
+    if read.is_unmapped or read.reference_id < 0 or not read.cigartuples:
+        return None
+    return [(int(op), int(length)) for op, length in read.cigartuples]
+
+
+def fragment_position(read: pysam.AlignedSegment) -> PositionKey | None:
+    """The :class:`PositionKey` of the fragment ``read`` belongs to, or None if it is unplaced.
+
+    Paired reads combine their own unclipped 5' end with the mate's, taken from the mate position
+    and the ``MC`` (mate CIGAR) tag. Without ``MC`` the mate's clips are unknown, so both mates use
+    the mapped starts and ``|TLEN|`` instead, which they still agree on. Single-end reads and reads
+    whose mate is unmapped use their own unclipped span.
+    """
+    cigar = _own_cigar(read)
+    mate_mapped = bool(read.is_paired) and not read.mate_is_unmapped and read.next_reference_id >= 0
+    if not mate_mapped:
+        if cigar is None:
+            return None
+        start, end = _unclipped_span(int(read.reference_start), cigar)
+        reference_id = int(read.reference_id)
+        return PositionKey(reference_id, start, end, reference_id)
+    mate_reference = int(read.next_reference_id)
+    mate_start = int(read.next_reference_start)
+    mate_cigar = _parse_cigar(_tag(read, "MC"))
+    if mate_cigar is not None:
+        mate_end = (
+            mate_reference,
+            _five_prime(mate_start, mate_cigar, bool(read.mate_is_reverse)),
+        )
+        if cigar is None:
+            start, end = _unclipped_span(mate_start, mate_cigar)
+            return PositionKey(mate_reference, start, end, mate_reference)
+        own_end = (
+            int(read.reference_id),
+            _five_prime(int(read.reference_start), cigar, bool(read.is_reverse)),
+        )
+        (left_ref, left), (right_ref, right) = sorted((own_end, mate_end))
+        return PositionKey(left_ref, left, right, right_ref)
+    if cigar is None:
+        return PositionKey(mate_reference, mate_start, mate_start, mate_reference)
+    own = (int(read.reference_id), int(read.reference_start))
+    if own[0] == mate_reference:
+        left = min(own[1], mate_start)
+        span = abs(int(read.template_length))
+        right = left + span if span else max(own[1], mate_start)
+        return PositionKey(mate_reference, left, right, mate_reference)
+    (left_ref, left), (right_ref, right) = sorted((own, (mate_reference, mate_start)))
+    return PositionKey(left_ref, left, right, right_ref)
+
+
+@dataclass(frozen=True)
+class MoleculeFamily:
+    """All records copied from one original molecule.
+
+    Attributes:
+        family_id: Index in the deterministic family order (position, then UMI).
+        umi: Canonical UMI (or MI molecule id) that names the family.
+        position: Fragment position; for MI families the smallest among its templates, and None
+            when none of them is placed.
+        reads: Every record of every template, including secondary and supplementary records,
+            which carry split-read evidence (long ITDs) but are not extra molecules.
+        size: Number of distinct templates (query names): the PCR copies of the molecule.
+        templates_a: Templates read from the A strand of a duplex molecule.
+        templates_b: Templates read from the B strand; both zero for simplex UMIs.
+        source: Where the family's UMIs came from (the majority, if sources were mixed).
+        umi_variants: Distinct canonical UMIs merged into the family; more than one means
+            sequencing errors in the UMI were corrected.
+    """
+
+    family_id: int
+    umi: str
+    position: PositionKey | None
+    reads: tuple[pysam.AlignedSegment, ...]
+    size: int
+    templates_a: int
+    templates_b: int
+    source: UmiSource
+    umi_variants: tuple[str, ...]
+
+    @property
+    def is_duplex(self) -> bool:
+        """Whether both strands of the molecule were sequenced, the basis of duplex consensus."""
+        return self.templates_a > 0 and self.templates_b > 0
+
+    @property
+    def query_names(self) -> tuple[str, ...]:
+        """Sorted distinct query names of the family's templates."""
+        return tuple(sorted({read.query_name or "" for read in self.reads}))
+
+
+@dataclass(frozen=True)
+class FamilyGrouping:
+    """The families found, plus what could not be grouped, so nothing is dropped silently.
+
+    Attributes:
+        families: Families ordered by ``family_id``.
+        templates_without_umi: Templates (query names) none of whose records carried a UMI.
+        records_without_umi: Records of those templates.
+        unplaced_templates: Templates with a sequence UMI but no mapped record to place them,
+            which therefore cannot be told apart from other molecules with the same UMI.
+    """
+
+    families: tuple[MoleculeFamily, ...]
+    templates_without_umi: int = 0
+    records_without_umi: int = 0
+    unplaced_templates: int = 0
+    _by_name: dict[str, MoleculeFamily] = field(
+        init=False, repr=False, compare=False, default_factory=dict
+    )
+
+    def __post_init__(self) -> None:
+        for family in self.families:
+            for read in family.reads:
+                self._by_name[read.query_name or ""] = family
+
+    @property
+    def has_umis(self) -> bool:
+        """False when no read had a UMI, i.e. depth must be reported in reads."""
+        return bool(self.families)
+
+    @property
+    def umi_fraction(self) -> float:
+        """Share of templates that carried a UMI (placed or not)."""
+        with_umi = sum(family.size for family in self.families) + self.unplaced_templates
+        total = with_umi + self.templates_without_umi
+        return with_umi / total if total else 0.0
+
+    def family_of(self, query_name: str) -> MoleculeFamily | None:
+        """The family a query name belongs to, to count molecules rather than reads at a site."""
+        return self._by_name.get(query_name)
+
+
+class _Template(NamedTuple):
+    name: str
+    records: tuple[pysam.AlignedSegment, ...]
+    umi: Umi
+    position: PositionKey | None
+
+
+_RecordOrder = tuple[bool, bool, bool, bool, int, int, int, str, str]
+
+
+def _record_order(read: pysam.AlignedSegment) -> _RecordOrder:
+    """Primary mapped read 1 first: it is the most trustworthy record to take UMI and key from."""
+    return (
+        bool(read.is_secondary),
+        bool(read.is_supplementary),
+        bool(read.is_unmapped),
+        bool(read.is_read2),
+        int(read.reference_id),
+        int(read.reference_start),
+        int(read.flag),
+        read.cigarstring or "",
+        read.query_sequence or "",
+    )
+
+
+def _layout(umi: str) -> tuple[int, int]:
+    """Length and where the half separator sits: only UMIs of one layout are compared."""
+    return len(umi), umi.find("-")
+
+
+def _hamming(first: str, second: str) -> int | None:
+    """Mismatches between two UMIs of the same layout; None when they cannot be compared."""
+    if len(first) != len(second) or first.find("-") != second.find("-"):
+        return None
+    return sum(map(str.__ne__, first, second))
+
+
+def _distance(first: str, second: str) -> int | None:
+    """Hamming distance, also trying the other half order of a duplex UMI.
+
+    An error in one half can change which half sorts first, which would otherwise make a one-base
+    error look like many mismatches in the canonical form.
+    """
+    straight = _hamming(first, second)
+    swapped = _hamming(first, _swap_halves(second)) if "-" in second else None
+    candidates = [d for d in (straight, swapped) if d is not None]
+    return min(candidates) if candidates else None
+
+
+class _NeighbourIndex:
+    """Finds UMIs within ``k`` mismatches without comparing every pair.
+
+    Split a UMI into ``k + 1`` pieces: a UMI with at most ``k`` mismatches must match at least one
+    piece exactly (pigeonhole). Indexing pieces keeps amplicon data, with tens of thousands of UMIs
+    at one position, from costing a quadratic number of comparisons.
+    """
+
+    def __init__(self, umis: Iterable[str], max_mismatches: int) -> None:
+        self._k = max_mismatches
+        self._buckets: dict[tuple[tuple[int, int], int, str], list[str]] = defaultdict(list)
+        for umi in umis:
+            forms = {umi, _swap_halves(umi)}
+            for form in forms:
+                for key in self._keys(form):
+                    self._buckets[key].append(umi)
+
+    def _keys(self, umi: str) -> Iterator[tuple[tuple[int, int], int, str]]:
+        shape = _layout(umi)
+        pieces = self._k + 1
+        for index in range(pieces):
+            begin = index * len(umi) // pieces
+            end = (index + 1) * len(umi) // pieces
+            yield shape, index, umi[begin:end]
+
+    def neighbours(self, umi: str) -> set[str]:
+        candidates = {other for key in self._keys(umi) for other in self._buckets.get(key, ())}
+        candidates.discard(umi)
+        found = set()
+        for other in candidates:
+            distance = _distance(umi, other)
+            if distance is not None and distance <= self._k:
+                found.add(other)
+        return found
+
+
+def _directional_clusters(counts: Mapping[str, int], max_mismatches: int) -> list[list[str]]:
+    """Cluster UMIs of one position; each cluster's first UMI is its most abundant.
+
+    A UMI absorbs a neighbour when ``n_parent >= 2 * n_child - 1``: an error copy is much rarer
+    than its source, while two real molecules tend to have similar counts and stay apart. Clusters
+    grow from the most abundant UMI outwards, so errors of errors are absorbed too. Ties are broken
+    by the UMI text, making the result independent of input order.
+    """
+    order = sorted(counts, key=lambda umi: (-counts[umi], umi))
+    if max_mismatches <= 0:
+        return [[umi] for umi in order]
+    rank = {umi: index for index, umi in enumerate(order)}
+    index = _NeighbourIndex(order, max_mismatches)
+    assigned: set[str] = set()
+    clusters: list[list[str]] = []
+    for root in order:
+        if root in assigned:
+            continue
+        assigned.add(root)
+        members = [root]
+        queue = deque([root])
+        while queue:
+            parent = queue.popleft()
+            for child in sorted(index.neighbours(parent), key=rank.__getitem__):
+                if child in assigned or counts[parent] < 2 * counts[child] - 1:
+                    continue
+                assigned.add(child)
+                members.append(child)
+                queue.append(child)
+        clusters.append(members)
+    return clusters
+
+
+def _strand_in_family(umi: Umi, family_umi: str) -> Strand | None:
+    """The strand of a template relative to its family's canonical UMI.
+
+    After error correction the template's own canonical form may differ from the family's (an
+    error can even reorder the halves), so the strand is re-derived from whichever half order of
+    the family UMI the read's own order resembles more.
+    """
+    if umi.source is UmiSource.MI or not umi.is_duplex:
+        return umi.strand
+    oriented = umi.oriented
+    kept = _hamming(oriented, family_umi)
+    swapped = _hamming(oriented, _swap_halves(family_umi))
+    if kept is not None and (swapped is None or kept < swapped):
+        return "A"
+    if swapped is not None and (kept is None or swapped < kept):
+        return "B"
+    return umi.strand
+
+
+class _Draft(NamedTuple):
+    umi: str
+    position: PositionKey | None
+    templates: list[tuple[_Template, Strand | None]]
+    by_molecule_id: bool
+
+
+def _sort_key(draft: _Draft) -> tuple[bool, PositionKey, str, bool]:
+    placed = draft.position is not None
+    position = draft.position if draft.position is not None else PositionKey(0, 0, 0, 0)
+    return (not placed, position, draft.umi, draft.by_molecule_id)
+
+
+def _build_family(family_id: int, draft: _Draft) -> MoleculeFamily:
+    templates = sorted(draft.templates, key=lambda item: item[0].name)
+    reads = tuple(read for template, _ in templates for read in template.records)
+    sources = Counter(template.umi.source for template, _ in templates)
+    source = min(sources, key=lambda src: (-sources[src], _AUTO_ORDER.index(src)))
+    return MoleculeFamily(
+        family_id=family_id,
+        umi=draft.umi,
+        position=draft.position,
+        reads=reads,
+        size=len(templates),
+        templates_a=sum(strand == "A" for _, strand in templates),
+        templates_b=sum(strand == "B" for _, strand in templates),
+        source=source,
+        umi_variants=tuple(sorted({template.umi.canonical for template, _ in templates})),
+    )
+
+
+def group_families(
+    reads: Iterable[pysam.AlignedSegment],
+    *,
+    umi_source: UmiSource = UmiSource.AUTO,
+    max_mismatches: int = DEFAULT_MAX_MISMATCHES,
+) -> FamilyGrouping:
+    """Group records into molecule families.
+
+    Records are first gathered by query name, so both mates and any secondary or supplementary
+    records of a template always land in the same family and never count twice. A template takes
+    its UMI and position from its best record (primary mapped read 1 first). Templates with an MI
+    molecule id are grouped by that id alone, since a grouping tool has already decided. Others are
+    grouped by :func:`fragment_position` and canonical UMI, where UMIs within ``max_mismatches`` are
+    merged by the directional rule (``0`` disables merging). Pass all records of the templates of
+    interest at once: a template split across calls would be split across families.
+
+    Raises:
+        ValueError: If ``max_mismatches`` is negative.
+    """
+    if max_mismatches < 0:
+        raise ValueError(f"max_mismatches must be >= 0, got {max_mismatches}")
+    by_name: dict[str, list[pysam.AlignedSegment]] = defaultdict(list)
+    for read in reads:
+        by_name[read.query_name or ""].append(read)
+
+    templates_without_umi = records_without_umi = unplaced = 0
+    by_molecule: dict[str, list[_Template]] = defaultdict(list)
+    by_position: dict[PositionKey, list[_Template]] = defaultdict(list)
+    for name, records in by_name.items():
+        ordered = tuple(sorted(records, key=_record_order))
+        umi = next(
+            (u for u in (umi_from_read(r, umi_source) for r in ordered) if u is not None), None
+        )
+        if umi is None:
+            templates_without_umi += 1
+            records_without_umi += len(ordered)
+            continue
+        position = next((p for p in (fragment_position(r) for r in ordered) if p is not None), None)
+        template = _Template(name, ordered, umi, position)
+        if umi.source is UmiSource.MI:
+            by_molecule[umi.canonical].append(template)
+        elif position is None:
+            unplaced += 1
+        else:
+            by_position[position].append(template)
+
+    drafts: list[_Draft] = []
+    for molecule, members in by_molecule.items():
+        placed = [t.position for t in members if t.position is not None]
+        strands = [(t, t.umi.strand) for t in members]
+        drafts.append(_Draft(molecule, min(placed) if placed else None, strands, True))
+    for position, members in by_position.items():
+        by_umi: dict[str, list[_Template]] = defaultdict(list)
+        for template in members:
+            by_umi[template.umi.canonical].append(template)
+        counts = {umi: len(group) for umi, group in by_umi.items()}
+        for cluster in _directional_clusters(counts, max_mismatches):
+            family_umi = cluster[0]
+            assigned = [
+                (template, _strand_in_family(template.umi, family_umi))
+                for umi in cluster
+                for template in by_umi[umi]
+            ]
+            drafts.append(_Draft(family_umi, position, assigned, False))
+
+    drafts.sort(key=_sort_key)
+    families = tuple(_build_family(index, draft) for index, draft in enumerate(drafts))
+    return FamilyGrouping(
+        families=families,
+        templates_without_umi=templates_without_umi,
+        records_without_umi=records_without_umi,
+        unplaced_templates=unplaced,
+    )
+
+
+def family_size_histogram(families: Iterable[MoleculeFamily]) -> dict[int, int]:
+    """Number of families of each size, sorted by size.
+
+    The shape tells whether sequencing was deep enough: mostly singletons means most molecules
+    were seen once and consensus calling cannot correct their errors; very large families mean
+    the library had few molecules and more reads add nothing.
+    """
+    counts = Counter(family.size for family in families)
+    return dict(sorted(counts.items()))
+
+
+@dataclass(frozen=True)
+class FamilySummary:
+    """Family statistics for a QC report.
+
+    Attributes:
+        families: Number of molecule families (molecules observed).
+        templates: Templates in families (read pairs, or single reads).
+        records: Records in families, secondary and supplementary included.
+        mean_size: Mean templates per family; 0.0 without families.
+        singleton_fraction: Share of families seen as one template only.
+        duplex_families: Families with templates from both strands.
+        templates_without_umi: Templates that had no UMI and so were not grouped.
+        records_without_umi: Records of those templates.
+    """
+
+    families: int
+    templates: int
+    records: int
+    mean_size: float
+    singleton_fraction: float
+    duplex_families: int
+    templates_without_umi: int = 0
+    records_without_umi: int = 0
+
+    def as_dict(self) -> dict[str, int | float]:
+        """Plain values keyed by field name, for JSON and MultiQC output."""
+        return {
+            "families": self.families,
+            "templates": self.templates,
+            "records": self.records,
+            "mean_size": self.mean_size,
+            "singleton_fraction": self.singleton_fraction,
+            "duplex_families": self.duplex_families,
+            "templates_without_umi": self.templates_without_umi,
+            "records_without_umi": self.records_without_umi,
+        }
+
+
+def summarize_families(families: FamilyGrouping | Iterable[MoleculeFamily]) -> FamilySummary:
+    """Summarise families; a :class:`FamilyGrouping` also contributes its reads without a UMI."""
+    without_templates = without_records = 0
+    if isinstance(families, FamilyGrouping):
+        without_templates = families.templates_without_umi
+        without_records = families.records_without_umi
+        members: tuple[MoleculeFamily, ...] = families.families
+    else:
+        members = tuple(families)
+    count = len(members)
+    templates = sum(family.size for family in members)
+    return FamilySummary(
+        families=count,
+        templates=templates,
+        records=sum(len(family.reads) for family in members),
+        mean_size=templates / count if count else 0.0,
+        singleton_fraction=(sum(family.size == 1 for family in members) / count if count else 0.0),
+        duplex_families=sum(family.is_duplex for family in members),
+        templates_without_umi=without_templates,
+        records_without_umi=without_records,
+    )
