@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import logging
 import sys
+from pathlib import Path
+from typing import Any
 
 import click
+from click.core import ParameterSource
 
 from mrd import __version__
 from mrd.errors import MrdError
@@ -102,6 +105,206 @@ def inspect_command(
             )
     if json_out:
         write_json(json_out, {"alignments": [s.as_dict() for s in summaries]})
+
+
+_SPEC_OPTIONS = (
+    "build", "naming", "sample", "genes", "mode", "amplicon", "depth", "depth_of",
+    "read_length", "insert_size", "insert_sd", "fraction_kind", "itd", "npm1", "snv", "indel",
+    "umi", "duplex", "umi_length", "family_size", "umi_in_name", "mark_duplicates", "aligner",
+    "no_errors", "binned_qualities",
+)  # fmt: skip
+
+
+@cli.command("simulate")
+@click.option(
+    "-o",
+    "--output",
+    "output",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Output BAM (sorted, indexed).",
+)
+@click.option(
+    "--truth",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Truth JSON path [default: <bam stem>.truth.json].",
+)
+@click.option(
+    "--spec",
+    "spec_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="JSON spec (or a truth JSON) for full control; excludes the options below.",
+)
+@click.option(
+    "--seed",
+    type=click.IntRange(min=0),
+    default=1,
+    show_default=True,
+    help="Random seed: the same seed gives the same reads.",
+)
+@click.option(
+    "--build",
+    default="GRCh38",
+    show_default=True,
+    help="GRCh38/hg38, GRCh37/b37 (13) or hg19 (chr13).",
+)
+@click.option(
+    "--naming",
+    type=click.Choice(["auto", "chr", "plain"]),
+    default="auto",
+    show_default=True,
+    help="Chromosome names chr13 or 13 (auto: the build's usual).",
+)
+@click.option("--sample", default="SIM", show_default=True, help="Sample name (SM).")
+@click.option("--genes", default="FLT3,NPM1", show_default=True, help="Gene windows to sequence.")
+@click.option(
+    "--mode",
+    type=click.Choice(["capture", "amplicon"]),
+    default="capture",
+    show_default=True,
+    help="Random capture fragments or one amplicon per gene.",
+)
+@click.option(
+    "--amplicon",
+    multiple=True,
+    metavar="GENE:FIRST-LAST",
+    help="Custom amplicon span (repeatable).",
+)
+@click.option(
+    "--depth",
+    type=float,
+    default=1000.0,
+    show_default=True,
+    help="Mean target depth (amplicon mode: read pairs per amplicon).",
+)
+@click.option(
+    "--depth-of",
+    type=click.Choice(["reads", "molecules"]),
+    default="reads",
+    show_default=True,
+    help="Whether --depth counts reads or unique molecules.",
+)
+@click.option("--read-length", type=int, default=150, show_default=True)
+@click.option(
+    "--insert-size",
+    type=float,
+    default=250.0,
+    show_default=True,
+    help="Mean fragment length (capture).",
+)
+@click.option("--insert-sd", type=float, default=50.0, show_default=True)
+@click.option(
+    "--fraction-kind",
+    type=click.Choice(["allele", "cell"]),
+    default="allele",
+    show_default=True,
+    help="Fractions are VAFs or heterozygous cell fractions.",
+)
+@click.option(
+    "--itd",
+    multiple=True,
+    metavar="LENGTH[@END]:FRACTION[:NT]",
+    help="FLT3-ITD; END = 1-based position of the last duplicated base (repeatable).",
+)
+@click.option(
+    "--npm1",
+    multiple=True,
+    metavar="TYPE:FRACTION",
+    help="NPM1 type (A:0.4) or c.863_864insCATG:0.1 (repeatable).",
+)
+@click.option("--snv", multiple=True, metavar="POS:REF>ALT:FRACTION", help="SNV (repeatable).")
+@click.option(
+    "--indel",
+    multiple=True,
+    metavar="POS:REF>ALT:FRACTION",
+    help="Indel as VCF alleles (repeatable).",
+)
+@click.option("--umi", is_flag=True, help="Add UMIs (RX tag) and PCR-duplicate families.")
+@click.option("--duplex", is_flag=True, help="Duplex UMIs, both strands sequenced (implies --umi).")
+@click.option("--umi-length", type=int, default=8, show_default=True)
+@click.option(
+    "--family-size",
+    type=float,
+    default=3.0,
+    show_default=True,
+    help="Mean read pairs per UMI family (per strand).",
+)
+@click.option("--umi-in-name", is_flag=True, help="UMI as last read-name field, not RX.")
+@click.option("--mark-duplicates", is_flag=True, help="Run samtools fixmate + markdup.")
+@click.option("--aligner", type=click.Choice(["mappy", "bwa"]), default="mappy", show_default=True)
+@click.option("--no-errors", is_flag=True, help="Error-free reads (quality 40).")
+@click.option("--binned-qualities", is_flag=True, help="NovaSeq-style 4-level qualities.")
+@click.pass_context
+def simulate(
+    ctx: click.Context,
+    /,
+    output: Path,
+    truth: Path | None,
+    spec_file: Path | None,
+    seed: int,
+    **options: Any,
+) -> int:
+    """Simulate a realistic FLT3/NPM1 BAM with known variants (and a truth JSON).
+
+    Positions are 1-based on the chosen build. Example (GRCh38):
+
+    mrd simulate -o dx.bam --itd 42@28034169:0.25 --npm1 A:0.4
+    """
+    from mrd import simulate as sim
+
+    if spec_file is not None:
+        given = [
+            f"--{name.replace('_', '-')}"
+            for name in _SPEC_OPTIONS
+            if ctx.get_parameter_source(name) is ParameterSource.COMMANDLINE
+        ]
+        if given:
+            raise sim.SpecError(f"--spec cannot be combined with {', '.join(given)}")
+        spec = sim.load_spec(spec_file)
+    else:
+        build, chr_prefix = sim.parse_build(options["build"], options["naming"])
+        variants = (
+            [sim.parse_itd(t) for t in options["itd"]]
+            + [sim.parse_npm1(t) for t in options["npm1"]]
+            + [sim.parse_snv(t) for t in options["snv"]]
+            + [sim.parse_indel(t) for t in options["indel"]]
+        )
+        umi = None
+        if options["umi"] or options["duplex"] or options["umi_in_name"]:
+            umi = sim.UmiSpec(
+                length=options["umi_length"],
+                duplex=options["duplex"],
+                family_size_mean=options["family_size"],
+                in_name=options["umi_in_name"],
+            )
+        spec = sim.SimulationSpec.of(
+            *variants,
+            genes=tuple(g.strip() for g in options["genes"].split(",") if g.strip()),
+            build=build,
+            chr_prefix=chr_prefix,
+            sample=options["sample"],
+            mode=options["mode"],
+            amplicons=dict(sim.parse_amplicon(a) for a in options["amplicon"]),
+            depth=options["depth"],
+            depth_of=options["depth_of"],
+            read_length=options["read_length"],
+            insert_mean=options["insert_size"],
+            insert_sd=options["insert_sd"],
+            fraction_kind=options["fraction_kind"],
+            umi=umi,
+            errors=sim.ErrorModel(
+                enabled=not options["no_errors"], binned=options["binned_qualities"]
+            ),
+            aligner=options["aligner"],
+            mark_duplicates=options["mark_duplicates"],
+        )
+    result = sim.simulate(spec, output, seed=seed, truth_path=truth)
+    pairs = sum(gene["read_pairs"] for gene in result.truth["genes"].values())
+    click.echo(
+        f"wrote {result.bam} ({pairs:,} read pairs), index {result.index}, "
+        f"truth {result.truth_path}"
+    )
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
