@@ -160,8 +160,16 @@ def test_umi_families_match_the_simulated_molecules(tmp_path):
         reads = [r for r, _ in iter_region(source, region, ReadFilter(drop_duplicates=False))]
     grouping = group_families(reads)
     assert grouping.has_umis
-    # Amplicon reads share their positions; only the UMIs tell molecules apart.
-    assert len(grouping.families) == truth["molecules"]
+    # Read names carry the simulator's molecule number (field 5): never two molecules in one
+    # family. Amplicon reads share their positions; only the UMIs tell molecules apart.
+    molecules_per_family = [
+        {r.query_name.split(":")[4] for r in f.reads} for f in grouping.families
+    ]
+    assert all(len(m) == 1 for m in molecules_per_family)
+    assert len({m for ms in molecules_per_family for m in ms}) == truth["molecules"]
+    # A read whose 5' end an indel error soft-clips has another unclipped end and may split off
+    # its molecule, as with fgbio's exact-position grouping; such splits must stay rare.
+    assert truth["molecules"] <= len(grouping.families) <= truth["molecules"] * 1.02 + 1
     assert sum(f.size for f in grouping.families) == truth["read_pairs"]
 
 

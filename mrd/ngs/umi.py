@@ -591,6 +591,73 @@ def _build_family(family_id: int, draft: _Draft) -> MoleculeFamily:
     )
 
 
+def _one_sided_end(read: pysam.AlignedSegment) -> tuple[int, int] | None:
+    """Reference and unclipped 5' end of a mapped primary read whose mate is unmapped, else None.
+
+    Such a template knows only one end of its fragment, so its own span is not the fragment's key
+    and would put it in a family apart from the fully placed copies of the same molecule.
+    """
+    if read.is_secondary or read.is_supplementary or not read.is_paired:
+        return None
+    if not (read.mate_is_unmapped or read.next_reference_id < 0):
+        return None
+    cigar = _own_cigar(read)
+    if cigar is None:
+        return None
+    end = _five_prime(int(read.reference_start), cigar, bool(read.is_reverse))
+    return int(read.reference_id), end
+
+
+def _one_sided_target(
+    template: _Template, anchor: tuple[int, int], drafts: list[_Draft], max_mismatches: int
+) -> _Draft | None:
+    """The fully placed family a one-sided template belongs to, or None to found its own.
+
+    The family must have the template's UMI (within ``max_mismatches`` of one of its variants)
+    and share the template's 5' end. Either end of the family key may match: read 1 of the
+    B strand of a duplex molecule starts at the end where read 1 of the A strand stops. Ties
+    go to the closest UMI, then the largest family, then the family order, for determinism.
+    """
+    umi = template.umi.canonical
+    best: tuple[tuple[int, int, tuple[bool, PositionKey, str, bool]], _Draft] | None = None
+    for draft in drafts:
+        key = draft.position
+        if key is None or anchor not in (
+            (key.reference_id, key.start),
+            (key.end_reference_id, key.end),
+        ):
+            continue
+        variants = {draft.umi} | {member.umi.canonical for member, _ in draft.templates}
+        distances = [d for d in (_distance(umi, other) for other in variants) if d is not None]
+        if not distances or min(distances) > max_mismatches:
+            continue
+        rank = (min(distances), -len(draft.templates), _sort_key(draft))
+        if best is None or rank < best[0]:
+            best = (rank, draft)
+    return None if best is None else best[1]
+
+
+def _position_drafts(
+    by_position: Mapping[PositionKey, list[_Template]], max_mismatches: int
+) -> list[_Draft]:
+    """One draft per directional UMI cluster at each position."""
+    drafts: list[_Draft] = []
+    for position, members in by_position.items():
+        by_umi: dict[str, list[_Template]] = defaultdict(list)
+        for template in members:
+            by_umi[template.umi.canonical].append(template)
+        counts = {umi: len(group) for umi, group in by_umi.items()}
+        for cluster in _directional_clusters(counts, max_mismatches):
+            family_umi = cluster[0]
+            assigned = [
+                (template, _strand_in_family(template.umi, family_umi))
+                for umi in cluster
+                for template in by_umi[umi]
+            ]
+            drafts.append(_Draft(family_umi, position, assigned, False))
+    return drafts
+
+
 def group_families(
     reads: Iterable[pysam.AlignedSegment],
     *,
@@ -619,6 +686,7 @@ def group_families(
     templates_without_umi = records_without_umi = unplaced = 0
     by_molecule: dict[str, list[_Template]] = defaultdict(list)
     by_position: dict[PositionKey, list[_Template]] = defaultdict(list)
+    one_sided: list[tuple[_Template, tuple[int, int]]] = []
     for name, records in by_name.items():
         ordered = tuple(sorted(records, key=_record_order))
         umi = next(
@@ -634,6 +702,8 @@ def group_families(
             by_molecule[umi.canonical].append(template)
         elif position is None:
             unplaced += 1
+        elif (anchor := _one_sided_end(ordered[0])) is not None:
+            one_sided.append((template, anchor))
         else:
             by_position[position].append(template)
 
@@ -642,19 +712,20 @@ def group_families(
         placed = [t.position for t in members if t.position is not None]
         strands = [(t, t.umi.strand) for t in members]
         drafts.append(_Draft(molecule, min(placed) if placed else None, strands, True))
-    for position, members in by_position.items():
-        by_umi: dict[str, list[_Template]] = defaultdict(list)
-        for template in members:
-            by_umi[template.umi.canonical].append(template)
-        counts = {umi: len(group) for umi, group in by_umi.items()}
-        for cluster in _directional_clusters(counts, max_mismatches):
-            family_umi = cluster[0]
-            assigned = [
-                (template, _strand_in_family(template.umi, family_umi))
-                for umi in cluster
-                for template in by_umi[umi]
-            ]
-            drafts.append(_Draft(family_umi, position, assigned, False))
+    placed_drafts = _position_drafts(by_position, max_mismatches)
+    # Choose every target before attaching any, so the choice cannot depend on input order.
+    targets = [
+        (template, _one_sided_target(template, anchor, placed_drafts, max_mismatches))
+        for template, anchor in one_sided
+    ]
+    leftover: dict[PositionKey, list[_Template]] = defaultdict(list)
+    for template, target in targets:
+        if target is None:
+            assert template.position is not None  # one-sided templates have a mapped read
+            leftover[template.position].append(template)
+        else:
+            target.templates.append((template, _strand_in_family(template.umi, target.umi)))
+    drafts += placed_drafts + _position_drafts(leftover, max_mismatches)
 
     drafts.sort(key=_sort_key)
     families = tuple(_build_family(index, draft) for index, draft in enumerate(drafts))
