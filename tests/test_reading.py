@@ -14,8 +14,7 @@ from mrd.errors import InputFileError, RegionError
 from mrd.genome import Build
 from mrd.ngs import DropReason, FilterCounts, ReadFilter, Region, iter_region, open_alignments
 from mrd.ngs.summary import summarize_alignments
-from mrd.ngs.umi import group_families
-from mrd.simulate import Flt3Itd, Npm1Insertion, SimulationSpec, UmiSpec, simulate
+from mrd.simulate import Flt3Itd, Npm1Insertion, SimulationSpec, simulate
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "demo"
 
@@ -143,34 +142,6 @@ def test_empty_target_region_is_an_error(itd_bam):
         assert list(iter_region(source, empty, allow_empty=True)) == []
     with pytest.raises(RegionError, match="no reads in target region"):
         summarize_alignments(itd_bam, regions=[Region.parse("chr5:1000-2000")])
-
-
-def test_umi_families_match_the_simulated_molecules(tmp_path):
-    spec = SimulationSpec.of(
-        (Npm1Insertion("A"), 0.3),
-        genes=("NPM1",),
-        mode="amplicon",
-        depth=400,
-        umi=UmiSpec(duplex=True, family_size_mean=3.0),
-    )
-    result = simulate(spec, tmp_path / "umi.bam", seed=5)
-    truth = result.truth["genes"]["NPM1"]
-    with open_alignments(result.bam) as source:
-        region = Region.parse("chr5:171410438-171410640")
-        reads = [r for r, _ in iter_region(source, region, ReadFilter(drop_duplicates=False))]
-    grouping = group_families(reads)
-    assert grouping.has_umis
-    # Read names carry the simulator's molecule number (field 5): never two molecules in one
-    # family. Amplicon reads share their positions; only the UMIs tell molecules apart.
-    molecules_per_family = [
-        {r.query_name.split(":")[4] for r in f.reads} for f in grouping.families
-    ]
-    assert all(len(m) == 1 for m in molecules_per_family)
-    assert len({m for ms in molecules_per_family for m in ms}) == truth["molecules"]
-    # A read whose 5' end an indel error soft-clips has another unclipped end and may split off
-    # its molecule, as with fgbio's exact-position grouping; such splits must stay rare.
-    assert truth["molecules"] <= len(grouping.families) <= truth["molecules"] * 1.02 + 1
-    assert sum(f.size for f in grouping.families) == truth["read_pairs"]
 
 
 def test_cli_inspect_on_the_demo_and_one_line_errors(tmp_path):
