@@ -31,5 +31,9 @@ class ReferenceMismatchError(MrdError):
     """A user-supplied reference FASTA disagrees with the built-in marker catalog."""
 
 
+class OutputError(MrdError):
+    """An output file cannot be written where the user asked."""
+
+
 class MissingDependencyError(MrdError):
     """An optional dependency needed for this feature is not installed."""

@@ -14,7 +14,44 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
-from mrd.errors import InputFileError
+from mrd.errors import OutputError
+
+
+@contextlib.contextmanager
+def staged_path(destination: str | os.PathLike[str], suffix: str = "") -> Iterator[Path]:
+    """Give a temporary path beside ``destination``, removed again unless the caller renames it.
+
+    For writers that produce several files that must appear together (a BAM and its index):
+    stage each, then rename them all. Staging in the destination folder keeps the final rename
+    on one file system, so it is atomic.
+
+    Raises:
+        OutputError: When the destination folder does not exist or is not writable.
+    """
+    target = Path(destination)
+    folder = target.parent
+    if not folder.is_dir():
+        raise OutputError(f"output folder does not exist: {folder}")
+    try:
+        fd, tmp_name = tempfile.mkstemp(
+            prefix=f".{target.name}.", suffix=f".part{suffix}", dir=folder
+        )
+    except OSError as exc:
+        raise OutputError(f"cannot write in {folder}: {exc.strerror}") from None
+    os.close(fd)
+    tmp = Path(tmp_name)
+    # mkstemp makes the file private (0600); results get the mode the user's umask gives.
+    tmp.chmod(0o666 & ~_umask())
+    try:
+        yield tmp
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 @contextlib.contextmanager
@@ -23,27 +60,10 @@ def atomic_path(destination: str | os.PathLike[str], suffix: str = "") -> Iterat
 
     Use this for writers that want a path (pysam, samtools). On error the temporary file is
     removed and ``destination`` is untouched.
-
-    Raises:
-        InputFileError: When the destination folder does not exist or is not writable.
     """
-    target = Path(destination)
-    folder = target.parent if str(target.parent) else Path(".")
-    if not folder.is_dir():
-        raise InputFileError(f"output folder does not exist: {folder}")
-    try:
-        fd, tmp_name = tempfile.mkstemp(
-            prefix=f".{target.name}.", suffix=f".part{suffix}", dir=folder
-        )
-    except OSError as exc:
-        raise InputFileError(f"cannot write to {folder}: {exc.strerror}") from None
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
+    with staged_path(destination, suffix) as tmp:
         yield tmp
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
+        os.replace(tmp, destination)
 
 
 @contextlib.contextmanager
@@ -53,8 +73,12 @@ def atomic_open(destination: str | os.PathLike[str]) -> Iterator[IO[str]]:
         yield handle
 
 
+def write_text(destination: str | os.PathLike[str], text: str) -> None:
+    """Write a text file that appears under its name only once complete."""
+    with atomic_open(destination) as handle:
+        handle.write(text)
+
+
 def write_json(destination: str | os.PathLike[str], data: Any) -> None:
     """Write ``data`` as indented JSON, atomically."""
-    with atomic_open(destination) as handle:
-        json.dump(data, handle, indent=2, sort_keys=False)
-        handle.write("\n")
+    write_text(destination, json.dumps(data, indent=2) + "\n")

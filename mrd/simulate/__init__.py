@@ -12,10 +12,10 @@ truth JSON beside it::
     result = simulate(spec, "sample.bam", seed=1)
 """
 
+from mrd.errors import OutputError
 from mrd.simulate.align import AlignerError
 from mrd.simulate.core import SIMULATOR_VERSION, SimulationResult, default_truth_path, simulate
 from mrd.simulate.haplotypes import default_amplicons, left_normalise
-from mrd.simulate.output import OutputError
 from mrd.simulate.parse import (
     parse_amplicon,
     parse_build,

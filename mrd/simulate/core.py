@@ -16,13 +16,13 @@ import pysam
 from mrd import __version__
 from mrd.catalog import CATALOG_VERSION
 from mrd.genome import GenomeInfo, header_lengths
+from mrd.output import write_text
 from mrd.simulate.align import AlignmentStats, BwaAligner, Contig, MappyAligner
 from mrd.simulate.haplotypes import GeneTarget, build_targets
 from mrd.simulate.output import (
     check_writable,
     finish_bam,
     make_header,
-    write_json_atomically,
 )
 from mrd.simulate.reads import (
     ErrorSimulator,
@@ -164,7 +164,7 @@ def simulate(
             umi_tag=umi is not None and not umi.in_name,
         )
     truth = _truth(spec, seed, final, genome, targets, molecules, stats, aligner)
-    write_json_atomically(truth_file, json.dumps(truth, indent=2) + "\n")
+    write_text(truth_file, json.dumps(truth, indent=2) + "\n")
     total = sum(s.read_pairs for s in stats.values())
     log.info("simulated %d read pairs into %s (truth: %s)", total, final, truth_file)
     return SimulationResult(final, truth_file, truth)

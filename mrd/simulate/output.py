@@ -7,23 +7,17 @@ end; on any error the temporary files are removed and an older output is left un
 
 from __future__ import annotations
 
-import contextlib
 import os
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pysam
 from pysam.utils import SamtoolsError
 
-from mrd.errors import MrdError
+from mrd.errors import OutputError
 from mrd.genome import header_lengths
+from mrd.output import staged_path
 from mrd.simulate.spec import SimulationSpec
-
-
-class OutputError(MrdError):
-    """An output file cannot be written where the user asked."""
 
 
 def make_header(
@@ -87,39 +81,6 @@ def check_writable(final: Path) -> None:
         raise OutputError(f"cannot write in {directory}: permission denied")
 
 
-@contextlib.contextmanager
-def staged(final: Path, suffix: str) -> Iterator[Path]:
-    """A temporary path beside ``final``; the caller renames it into place on success.
-
-    The file is removed if the body fails (or never renames it).
-
-    Raises:
-        OutputError: When the target directory does not exist or is not writable.
-    """
-    directory = final.parent
-    if not directory.is_dir():
-        raise OutputError(f"output directory does not exist: {directory}")
-    try:
-        handle, name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=suffix, dir=directory)
-    except OSError as exc:
-        raise OutputError(f"cannot write in {directory}: {exc.strerror}") from None
-    os.close(handle)
-    path = Path(name)
-    # mkstemp creates the file private (0600); outputs get the usual umask-based mode.
-    path.chmod(0o666 & ~_umask())
-    try:
-        yield path
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            path.unlink()
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
 def finish_bam(
     unsorted: Path,
     final: Path,
@@ -139,7 +100,7 @@ def finish_bam(
         fixed = scratch / "fixmate.bam"
         _samtools(pysam.fixmate, "-m", "--no-PG", str(unsorted), str(fixed))
         source = fixed
-    with staged(final, ".bam") as sorted_tmp, staged(final, ".bam.bai") as index_tmp:
+    with staged_path(final, ".bam") as sorted_tmp, staged_path(final, ".bam.bai") as index_tmp:
         if mark_duplicates:
             coordinate = scratch / "coordinate.bam"
             _sort(source, coordinate, scratch)
@@ -165,10 +126,3 @@ def _samtools(command: Any, *args: str) -> None:
         command(*args, catch_stdout=False)
     except SamtoolsError as exc:
         raise OutputError(f"samtools failed: {str(exc).strip()}") from None
-
-
-def write_json_atomically(path: Path, text: str) -> None:
-    """Write a text file under its final name only once it is complete."""
-    with staged(path, ".json") as tmp:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
