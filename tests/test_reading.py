@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import os
 import shutil
 import subprocess
 import sys
@@ -132,6 +134,23 @@ def test_cram_needs_its_reference(itd_bam, tmp_path, grch38_fasta):
     assert from_cram.format == "CRAM"
     assert from_cram.build is Build.GRCH38
     assert [t.counts for t in from_cram.targets] == [t.counts for t in from_bam.targets]
+
+    cut = tmp_path / "cut.cram"
+    cut.write_bytes(cram.read_bytes()[:-38])  # lose the EOF container, as a cut copy does
+    shutil.copy(f"{cram}.crai", f"{cut}.crai")
+    with pytest.raises(InputFileError, match=r"truncated or corrupt \(no CRAM end-of-file"):
+        open_alignments(cut, reference=grch38_fasta)
+
+
+def test_index_older_than_the_file_is_warned_about(itd_bam, tmp_path, caplog):
+    bam = tmp_path / "rewritten.bam"
+    shutil.copy(itd_bam, bam)
+    shutil.copy(f"{itd_bam}.bai", f"{bam}.bai")
+    stat = bam.stat()
+    os.utime(f"{bam}.bai", (stat.st_atime, stat.st_mtime - 60))
+    with caplog.at_level(logging.WARNING), open_alignments(bam):
+        pass
+    assert "index rewritten.bam.bai is older than the file" in caplog.text
 
 
 def test_empty_target_region_is_an_error(itd_bam):

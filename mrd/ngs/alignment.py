@@ -27,6 +27,10 @@ log = logging.getLogger(__name__)
 
 # An empty BGZF block: htslib writes it last in every complete BAM (SAM spec §4.1.2).
 _BGZF_EOF = bytes.fromhex("1f8b08040000000000ff0600424302001b0003000000000000000000")
+# The empty end-of-file container that ends every complete CRAM 3.x file (CRAM spec §9).
+_CRAM3_EOF = bytes.fromhex(
+    "0f000000ffffffff0fe0454f4600000000010005bdd94f0001000606010001000100ee63014b"
+)
 
 
 class AlignmentFormat(str, enum.Enum):
@@ -65,13 +69,23 @@ def sniff_format(path: Path) -> AlignmentFormat:
     raise InputFileError(f"{path} is neither BAM nor CRAM (unrecognised file signature)")
 
 
-def _has_bgzf_eof(path: Path) -> bool:
+def _ends_with(path: Path, marker: bytes) -> bool:
     size = path.stat().st_size
-    if size < len(_BGZF_EOF):
+    if size < len(marker):
         return False
     with path.open("rb") as handle:
-        handle.seek(size - len(_BGZF_EOF))
-        return handle.read() == _BGZF_EOF
+        handle.seek(size - len(marker))
+        return handle.read() == marker
+
+
+def _is_complete(path: Path, fmt: AlignmentFormat) -> bool:
+    """Whether the file ends with its format's end-of-file marker (a cut copy does not)."""
+    if fmt is AlignmentFormat.BAM:
+        return _ends_with(path, _BGZF_EOF)
+    with path.open("rb") as handle:
+        major = handle.read(5)[4:5]
+    # CRAM 2.x files have another marker; only 3.x, what current tools write, is checked.
+    return major != b"\x03" or _ends_with(path, _CRAM3_EOF)
 
 
 def _index_candidates(path: Path, fmt: AlignmentFormat) -> list[Path]:
@@ -191,13 +205,21 @@ def open_alignments(
             )
         if not reference_path.is_file():
             raise InputFileError(f"reference FASTA not found: {reference_path}")
-    elif not _has_bgzf_eof(file_path):
+    if not _is_complete(file_path, fmt):
         raise InputFileError(
-            f"{file_path} is truncated or corrupt (no BGZF end-of-file marker); "
+            f"{file_path} is truncated or corrupt (no {fmt.value} end-of-file marker); "
             "re-copy or re-create it"
         )
 
     index_path = find_index(file_path, fmt)
+    if index_path is not None and index_path.stat().st_mtime < file_path.stat().st_mtime:
+        # samtools warns the same way; a copy can reorder timestamps, so refusing would be wrong
+        # as often as right, but a rewritten file with its old index fetches the wrong records.
+        log.warning(
+            "%s: index %s is older than the file; re-index it if the file was rewritten",
+            file_path,
+            index_path.name,
+        )
     try:
         handle = _open_pysam(file_path, fmt, reference_path, index_path)
     except (OSError, ValueError) as exc:
@@ -242,9 +264,9 @@ def _open_pysam(
     path: Path, fmt: AlignmentFormat, reference: Path | None, index: Path | None
 ) -> pysam.AlignmentFile:
     if fmt is AlignmentFormat.CRAM:
-        # Without REF_PATH htslib may look reference sequences up on a public server by MD5;
-        # a clinical run must use the FASTA it was given, so forbid that fallback.
-        os.environ.setdefault("REF_PATH", os.devnull)
+        # Otherwise htslib may look reference sequences up by MD5 in REF_PATH, by default a
+        # public server; a clinical run must decode against the FASTA it was given, only.
+        os.environ["REF_PATH"] = os.devnull
         return pysam.AlignmentFile(
             str(path),
             "rc",
