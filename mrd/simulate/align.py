@@ -327,8 +327,9 @@ def _pair_records(
                 record.next_reference_start = mate.genomic_pos
                 record.template_length = tlen
             else:
-                # A mapped read with an unmapped mate points at itself (the mate sits here).
-                record.next_reference_id = hit.contig.tid
+                # The unmapped mate sits at its partner's primary position, so every record of
+                # this read, supplementary ones included, points there.
+                record.next_reference_id = own.contig.tid
                 record.next_reference_start = own.genomic_pos
             tags = [("NM", hit.nm), ("MD", hit.md)]
             if mate is not None:
