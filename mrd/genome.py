@@ -70,7 +70,7 @@ _HG19_CHRM_LENGTH = 16571
 _DETECTION_CHROMOSOMES = ("13", "5")
 
 
-def _bare(name: str) -> str:
+def bare_chrom(name: str) -> str:
     """Strip a leading ``chr`` so ``chr13`` and ``13`` compare equal; ``chrM`` becomes ``MT``."""
     bare = name[3:] if name.lower().startswith("chr") else name
     return "MT" if bare in ("M", "m") else bare
@@ -90,7 +90,7 @@ class GenomeInfo:
 
     def chrom(self, bare_name: str) -> str:
         """Name a chromosome the way this header does, so fetches find it."""
-        bare = _bare(bare_name)
+        bare = bare_chrom(bare_name)
         if not self.chr_prefix:
             return bare
         return "chrM" if bare == "MT" else f"chr{bare}"
@@ -118,7 +118,7 @@ def detect_genome(lengths: Mapping[str, int], build: Build | str | None = None) 
     wanted = Build.parse(build) if isinstance(build, str) else build
     found: dict[str, tuple[str, int]] = {}
     for name, length in lengths.items():
-        bare = _bare(name)
+        bare = bare_chrom(name)
         if bare in _DETECTION_CHROMOSOMES and bare not in found:
             found[bare] = (name, int(length))
     if not found:

@@ -17,7 +17,7 @@ from pathlib import Path
 import pysam
 
 from mrd.errors import InputFileError, ReferenceMismatchError
-from mrd.genome import Build, GenomeInfo
+from mrd.genome import Build, GenomeInfo, bare_chrom
 
 _DATA = resources.files("mrd.catalog") / "data"
 
@@ -79,8 +79,7 @@ def _parse_header(name: str, comment: str | None) -> tuple[str, str, int, int]:
     chrom, span = name.rsplit(":", 1)
     first, last = (int(x) for x in span.split("-"))
     gene = (comment or "").split()[0] if comment else ""
-    bare = chrom[3:] if chrom.startswith("chr") else chrom
-    return gene, bare, first, last
+    return gene, bare_chrom(chrom), first, last
 
 
 @functools.cache

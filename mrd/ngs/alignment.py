@@ -140,6 +140,7 @@ class AlignmentSource:
         genome: Detected build and chromosome naming.
         file: The open pysam handle.
         index_path: The index used for region fetches.
+        lengths: Reference name to length, from the @SQ lines.
         read_groups: Read-group IDs with their sample names, from the header.
     """
 
@@ -148,6 +149,7 @@ class AlignmentSource:
     genome: GenomeInfo
     file: pysam.AlignmentFile
     index_path: Path
+    lengths: dict[str, int] = field(default_factory=dict)
     read_groups: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -233,7 +235,8 @@ def open_alignments(
                 f"{file_path} is not coordinate-sorted (@HD SO:{sort_order}); run "
                 f"'samtools sort -o SORTED.bam {file_path}' and index the result"
             )
-        genome = detect_genome(dict(zip(handle.references, handle.lengths, strict=True)), build)
+        lengths = dict(zip(handle.references, handle.lengths, strict=True))
+        genome = detect_genome(lengths, build)
         if index_path is None:
             if not make_index:
                 raise InputFileError(
@@ -256,6 +259,7 @@ def open_alignments(
         genome=genome,
         file=handle,
         index_path=index_path,
+        lengths=lengths,
         read_groups=read_groups,
     )
 

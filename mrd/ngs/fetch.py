@@ -47,8 +47,7 @@ def iter_region(
     """
     active_filter = read_filter or ReadFilter()
     tally = counts if counts is not None else FilterCounts()
-    lengths = dict(zip(source.file.references, source.file.lengths, strict=True))
-    region.check_against(lengths)
+    region.check_against(source.lengths)
     try:
         records = source.file.fetch(*region.pysam_args)
         first = next(records, None)

@@ -108,13 +108,12 @@ def summarize_alignments(
     with open_alignments(path, reference=reference, build=build, make_index=make_index) as source:
         if reference is not None:
             verify_reference(reference, source.genome)
-        lengths = dict(zip(source.file.references, source.file.lengths, strict=True))
         if regions:
             targets = merge_regions(list(regions))
         else:
             targets = []
             for region in marker_regions(source.genome):
-                if region.chrom in lengths:
+                if region.chrom in source.lengths:
                     targets.append(region)
                 else:
                     log.warning(
