@@ -107,6 +107,112 @@ def inspect_command(
         write_json(json_out, {"alignments": [s.as_dict() for s in summaries]})
 
 
+@cli.command("call")
+@click.argument("alignment", type=click.Path(dir_okay=False))
+@click.option("--json", "json_out", type=click.Path(dir_okay=False), help="Write the result JSON.")
+@click.option("--tsv", "tsv_out", type=click.Path(dir_okay=False), help="Write findings as TSV.")
+@click.option(
+    "--vcf", "vcf_out", type=click.Path(dir_okay=False), help="Write findings as VCF (.vcf.gz ok)."
+)
+@click.option("--sample", help="Sample name [default: read-group SM, else the file name].")
+@click.option("--reference", type=click.Path(dir_okay=False), help="Genome FASTA (CRAM needs it).")
+@click.option("--build", type=_BUILD_CHOICE, help="Expected genome build; must match the header.")
+@click.option("--index", "make_index", is_flag=True, help="Build a missing index beside the file.")
+@click.option(
+    "--library",
+    type=click.Choice(["auto", "capture", "amplicon"]),
+    default="auto",
+    show_default=True,
+    help="How reads were made; auto judges it from read start positions.",
+)
+@click.option("--min-mapq", default=20, show_default=True, type=click.IntRange(0, 255))
+@click.option(
+    "--min-base-quality",
+    default=20.0,
+    show_default=True,
+    type=click.FloatRange(0, 93),
+    help="Minimum mean base quality of a read.",
+)
+@click.option("--keep-duplicates", is_flag=True, help="Count 0x400 records (amplicon or UMI data).")
+@click.option(
+    "--min-alt",
+    default=3,
+    show_default=True,
+    type=click.IntRange(1),
+    help="Templates showing an ITD junction needed to report the clone.",
+)
+@click.option(
+    "--microclone-ratio",
+    default=0.05,
+    show_default=True,
+    type=click.FloatRange(0, 1, min_open=True),
+    help="Allelic ratio below which an ITD is flagged a microclone.",
+)
+def call_command(
+    alignment: str,
+    json_out: str | None,
+    tsv_out: str | None,
+    vcf_out: str | None,
+    sample: str | None,
+    reference: str | None,
+    build: str | None,
+    make_index: bool,
+    library: str,
+    min_mapq: int,
+    min_base_quality: float,
+    keep_duplicates: bool,
+    min_alt: int,
+    microclone_ratio: float,
+) -> int:
+    """Find and quantify FLT3-ITD clones in one BAM/CRAM; print them and write JSON/TSV/VCF."""
+    from mrd.call import CallSettings, call_sample
+    from mrd.markers.flt3_itd import ItdSettings
+    from mrd.ngs import ReadFilter
+    from mrd.output import write_json
+    from mrd.report import write_findings_tsv, write_findings_vcf
+    from mrd.simulate.output import check_writable
+
+    for out in (json_out, tsv_out, vcf_out):  # fail before the work, not after it
+        if out:
+            check_writable(Path(out))
+    settings = CallSettings(
+        itd=ItdSettings(
+            min_alt_templates=min_alt,
+            microclone_ratio=microclone_ratio,
+            library=library,  # type: ignore[arg-type]
+        ),
+        read_filter=ReadFilter(min_mapq, min_base_quality, drop_duplicates=not keep_duplicates),
+    )
+    result = call_sample(
+        alignment,
+        reference=reference,
+        build=build,
+        settings=settings,
+        sample=sample,
+        make_index=make_index,
+    )
+    data = result.as_dict()
+    click.echo(
+        f"{data['sample']}\t{data['genome_build']}\t{data['library']} library\t"
+        f"{len(data['findings'])} finding(s)"
+    )
+    for f in data["findings"]:
+        ar = "-" if f["allelic_ratio"] is None else f"{f['allelic_ratio']:.3g}"
+        flags = " microclone" if f["microclone"] else ""
+        click.echo(
+            f"  {f['marker']}\t{f['chrom']}:{f['position']}\t{f['length']} bp\t{f['hgvs_c']}\t"
+            f"{f['domain']}\tVAF {f['vaf']:.4g} [{f['vaf_ci_low']:.3g}-{f['vaf_ci_high']:.3g}]"
+            f"\tAR {ar}\t{f['alt_count']}/{f['depth']} {f['depth_unit']}{flags}"
+        )
+    if json_out:
+        write_json(json_out, data)
+    if tsv_out:
+        write_findings_tsv(data, tsv_out)
+    if vcf_out:
+        write_findings_vcf(data, vcf_out)
+    return 0
+
+
 _SPEC_OPTIONS = (
     "build", "naming", "sample", "genes", "mode", "amplicon", "depth", "depth_of",
     "read_length", "insert_size", "insert_sd", "fraction_kind", "itd", "npm1", "snv", "indel",

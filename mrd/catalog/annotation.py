@@ -111,6 +111,17 @@ class Flt3Annotation:
                 return exon.g_end - (c - exon.c_start)
         raise ValueError(f"c.{c} is outside FLT3 exons {[e.number for e in self.exons]}")
 
+    def itd_site_residue(self, first: int, last: int) -> int | None:
+        """The residue an ITD's copy is inserted after: the 3'-most exonic residue duplicated.
+
+        Labs split ITDs into JMD and TKD1 by this insertion site. On the minus strand the
+        3'-most (highest c.) base of a genomic segment is its lowest exonic position, so a
+        segment reaching into an intron is still placed by its coding part. None when the
+        segment holds no exonic base.
+        """
+        coding = [c for g in range(first, last + 1) if (c := self.c_position(g)) is not None]
+        return self.residue(max(coding)) if coding else None
+
     @staticmethod
     def residue(c: int) -> int:
         """The codon (p. residue) a c. position belongs to."""

@@ -216,8 +216,7 @@ def _resolve_itd(
     edit = Edit(offset, offset, inserted)
     # FLT3 is on the minus strand: the genomic end of the segment is its 5' (lowest c.) end.
     c_first, c_last = annotation.c_notation(end), annotation.c_notation(first)
-    c_start = annotation.c_position(end)
-    residue = annotation.residue(c_start) if c_start is not None else None
+    residue = annotation.itd_site_residue(first, end)
     truth: dict[str, Any] = {
         "type": "FLT3-ITD",
         "gene": "FLT3",

@@ -1,0 +1,1 @@
+"""Marker callers: one module per marker kind, each turning alignment evidence into counts."""
