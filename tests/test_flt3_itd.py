@@ -1,0 +1,246 @@
+"""FLT3-ITD calling on simulated BAMs aligned by real aligners, checked against the truth."""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pysam
+import pytest
+
+from mrd.call import CallResult, call_sample
+from mrd.catalog import flt3
+from mrd.cli import main
+from mrd.genome import Build
+from mrd.simulate import Flt3Itd, Indel, SimulationSpec, simulate
+
+DEPTH = 1200
+
+
+def _simulate(tmp: Path, name: str, *variants: tuple[Any, float], seed: int, **params: Any) -> Path:
+    params.setdefault("depth", DEPTH)
+    params.setdefault("genes", ("FLT3",))
+    spec = SimulationSpec.of(*variants, **params)
+    return simulate(spec, tmp / f"{name}.bam", seed=seed).bam
+
+
+def _truth(bam: Path) -> dict[str, Any]:
+    truth: dict[str, Any] = json.loads(bam.with_suffix(".truth.json").read_text())
+    return truth
+
+
+def _true_fractions(bam: Path) -> dict[str, float]:
+    """Molecule share of each haplotype, as drawn (not as requested)."""
+    haps = _truth(bam)["genes"]["FLT3"]["haplotypes"]
+    total = sum(h["molecules"] for h in haps)
+    return {h["id"]: h["molecules"] / total for h in haps}
+
+
+def _match(result: CallResult, variant: dict[str, Any]) -> dict[str, Any]:
+    found = [
+        f
+        for f in (x.as_dict() for x in result.findings)
+        if f["position"] == variant["pos"] and f["alt"] == variant["alt"]
+    ]
+    assert len(found) == 1, f"{variant['alt']} at {variant['pos']}: {result.as_dict()['findings']}"
+    return found[0]
+
+
+@pytest.fixture(scope="module")
+def samples(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    tmp = tmp_path_factory.mktemp("itd")
+    jmd = flt3(Build.GRCH38).genomic_position(1800)
+    return {
+        "itd60": _simulate(tmp, "itd60", (Flt3Itd(60), 0.3), seed=11),
+        "itd201": _simulate(tmp, "itd201", (Flt3Itd(201, end=jmd), 0.3), seed=12),
+        "wt": _simulate(tmp, "wt", seed=13),
+        "clones": _simulate(
+            tmp, "clones", (Flt3Itd(30), 0.2), (Flt3Itd(90, end=jmd), 0.1), seed=14
+        ),
+        "nontemplated": _simulate(tmp, "nt", (Flt3Itd(27, nontemplated="AGA"), 0.3), seed=15),
+        "frameshift": _simulate(tmp, "fs", (Flt3Itd(31), 0.3), seed=16),
+    }
+
+
+def test_60bp_itd_is_found_sized_and_quantified(samples: dict[str, Path]) -> None:
+    bam = samples["itd60"]
+    result = call_sample(bam)
+    variant = _truth(bam)["variants"][0]
+    finding = _match(result, variant)
+    assert finding["marker"] == "FLT3-ITD"
+    assert finding["length"] == 60 and finding["duplicated_length"] == 60
+    assert finding["inserted_sequence"] == variant["inserted_sequence"]
+    assert finding["in_frame"] and finding["tandem"] and finding["domain"] == "JMD"
+    assert finding["hgvs_c"] == variant["c_segment"] + "dup"
+    assert finding["hgvs_p"] is not None and finding["hgvs_p"].endswith("dup)")
+    true_vaf = _true_fractions(bam)["h1"]
+    assert finding["vaf_ci_low"] <= true_vaf <= finding["vaf_ci_high"]
+    assert math.isclose(finding["allelic_ratio"], finding["vaf"] / (1 - finding["vaf"]))
+    assert not finding["microclone"]
+    assert finding["alt_count"] + finding["wt_count"] == finding["depth"]
+    # minimap2 shows a 60-bp ITD in 150-bp reads as clips and split reads, not insertions.
+    assert finding["evidence"]["soft_clip"] + finding["evidence"]["split_alignment"] > 0
+    assert len(result.findings) == 1
+    assert result.library == "capture"
+
+
+def test_itd_longer_than_the_reads_keeps_its_exact_length_and_vaf(
+    samples: dict[str, Path],
+) -> None:
+    bam = samples["itd201"]
+    result = call_sample(bam)
+    finding = _match(result, _truth(bam)["variants"][0])
+    assert finding["length"] == 201 and finding["marker"] == "FLT3-ITD"
+    true_vaf = _true_fractions(bam)["h1"]
+    # Every published caller reports long ITDs at half their VAF; we must not.
+    assert finding["vaf_ci_low"] <= true_vaf <= finding["vaf_ci_high"]
+    assert len(result.findings) == 1
+
+
+def test_wild_type_sample_has_no_findings(samples: dict[str, Path]) -> None:
+    result = call_sample(samples["wt"])
+    assert result.findings == ()
+    counts = result.read_filter_counts
+    assert counts.is_consistent and counts.used > 0
+
+
+def test_two_clones_are_resolved_separately(samples: dict[str, Path]) -> None:
+    bam = samples["clones"]
+    result = call_sample(bam)
+    variants = _truth(bam)["variants"]
+    fractions = _true_fractions(bam)
+    assert len(result.findings) == 2
+    for variant in variants:
+        finding = _match(result, variant)
+        assert finding["length"] == variant["length"]
+        true_vaf = fractions[variant["haplotype"]]
+        assert finding["vaf_ci_low"] <= true_vaf <= finding["vaf_ci_high"]
+
+
+def test_nontemplated_bases_are_reported(samples: dict[str, Path]) -> None:
+    bam = samples["nontemplated"]
+    result = call_sample(bam)
+    variant = _truth(bam)["variants"][0]
+    finding = _match(result, variant)
+    assert finding["length"] == 30
+    assert finding["duplicated_length"] + len(finding["nontemplated_sequence"]) == 30
+    assert finding["nontemplated_sequence"] == "AGA" and not finding["tandem"]
+    assert finding["marker"] == "FLT3-ITD" and finding["in_frame"]
+
+
+def test_out_of_frame_duplication_is_not_called_an_itd(samples: dict[str, Path]) -> None:
+    bam = samples["frameshift"]
+    result = call_sample(bam)
+    finding = _match(result, _truth(bam)["variants"][0])
+    assert finding["marker"] == "FLT3-insertion"
+    assert finding["in_frame"] is False
+    assert finding["hgvs_p"] is not None and "fs" in finding["hgvs_p"]
+
+
+def test_intronic_insertion_is_reported_for_what_it_is(tmp_path: Path) -> None:
+    # 30 new bases in intron 14, far from any duplication.
+    position = flt3(Build.GRCH38).genomic_position(1838) + 40
+    from mrd.catalog import reference_window
+
+    base = reference_window("FLT3", Build.GRCH38).base(position)
+    bam = _simulate(
+        tmp_path,
+        "intronic",
+        (Indel(position, base, base + "ACGTTGCAAGCTTGGCATCGATCCAGTGAC"), 0.3),
+        seed=21,
+    )
+    result = call_sample(bam)
+    assert [f.marker for f in result.findings] == ["FLT3-insertion"]
+    finding = result.findings[0].as_dict()
+    assert finding["domain"] == "intronic" and finding["in_frame"] is False
+    assert finding["duplicated_length"] < 3
+
+
+def test_grch37_b37_naming(tmp_path: Path) -> None:
+    bam = _simulate(tmp_path, "b37", (Flt3Itd(45), 0.3), seed=22, build=Build.GRCH37, chr_prefix="")
+    result = call_sample(bam)
+    variant = _truth(bam)["variants"][0]
+    finding = _match(result, variant)
+    assert finding["chrom"] == "13" and result.genome.build is Build.GRCH37
+    assert finding["length"] == 45
+
+
+def test_amplicon_library_is_recognised_and_quantified(tmp_path: Path) -> None:
+    bam = _simulate(tmp_path, "amp", (Flt3Itd(21), 0.2), seed=23, mode="amplicon", depth=2000)
+    result = call_sample(bam)
+    assert result.library == "amplicon"
+    finding = _match(result, _truth(bam)["variants"][0])
+    assert finding["quantification"] == "anchored"
+    true_vaf = _true_fractions(bam)["h1"]
+    assert finding["vaf_ci_low"] <= true_vaf <= finding["vaf_ci_high"]
+
+
+@pytest.mark.bwa
+@pytest.mark.skipif(shutil.which("bwa") is None, reason="bwa is not installed")
+def test_bwa_split_alignments_give_the_same_clone(tmp_path: Path) -> None:
+    bam = _simulate(
+        tmp_path,
+        "bwa",
+        (Flt3Itd(120, end=flt3(Build.GRCH38).genomic_position(1706)), 0.3),
+        seed=24,
+        aligner="bwa",
+    )
+    result = call_sample(bam)
+    finding = _match(result, _truth(bam)["variants"][0])
+    assert finding["length"] == 120
+    assert finding["evidence"]["split_alignment"] > 0
+    true_vaf = _true_fractions(bam)["h1"]
+    assert finding["vaf_ci_low"] <= true_vaf <= finding["vaf_ci_high"]
+
+
+def test_cli_writes_json_tsv_and_vcf(samples: dict[str, Path], tmp_path: Path) -> None:
+    bam = samples["itd60"]
+    out = tmp_path / "out"
+    out.mkdir()
+    code = main(
+        [
+            "call",
+            str(bam),
+            "--json",
+            str(out / "s.json"),
+            "--tsv",
+            str(out / "s.tsv"),
+            "--vcf",
+            str(out / "s.vcf.gz"),
+        ]
+    )
+    assert code == 0
+    data = json.loads((out / "s.json").read_text())
+    assert data["schema"] == "mrd-call" and data["genome_build"] == "GRCh38"
+    [finding] = data["findings"]
+    for key in (
+        "marker", "chrom", "position", "length", "inserted_sequence", "vaf", "allelic_ratio",
+        "alt_count", "depth", "in_frame", "domain",
+    ):  # fmt: skip
+        assert key in finding
+    rows = (out / "s.tsv").read_text().splitlines()
+    assert len(rows) == 2 and "FLT3-ITD" in rows[1]
+    with pysam.VariantFile(str(out / "s.vcf.gz")) as vcf:
+        [record] = list(vcf)
+    assert record.pos == finding["position"] and record.alts == (finding["alt"],)
+    sample = record.samples[data["sample"]]
+    assert sample["AD"] == (finding["wt_count"], finding["alt_count"])
+
+
+def test_cli_bad_input_fails_in_one_line_and_writes_nothing(
+    samples: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bam = tmp_path / "noindex.bam"
+    shutil.copy(samples["wt"], bam)
+    with pytest.raises(SystemExit) as exc:
+        main(["call", str(bam), "--json", str(tmp_path / "x.json")])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("mrd: error:") and "index" in err and "\n" not in err
+    assert not (tmp_path / "x.json").exists()
+    with pytest.raises(SystemExit):
+        main(["call", str(samples["wt"]), "--json", str(tmp_path / "missing" / "x.json")])
+    assert not (tmp_path / "missing").exists()
