@@ -57,6 +57,7 @@ class CallResult:
             "chrom_prefix": self.genome.chr_prefix,
             "library": self.library,
             "settings": {
+                "confidence_interval": {"method": "clopper-pearson", "level": 0.95},
                 "itd": self.settings.itd.as_dict(),
                 "read_filter": {
                     "min_mapq": self.settings.read_filter.min_mapq,

@@ -33,10 +33,13 @@ def _truth(bam: Path) -> dict[str, Any]:
 
 
 def _true_fractions(bam: Path) -> dict[str, float]:
-    """Molecule share of each haplotype, as drawn (not as requested)."""
+    """Allele fraction of each haplotype over any locus: the VAF a caller must report.
+
+    Not the share of molecules: in capture an ITD allele is longer than the wild type, so it
+    yields more fragments in all, but not more over any one position.
+    """
     haps = _truth(bam)["genes"]["FLT3"]["haplotypes"]
-    total = sum(h["molecules"] for h in haps)
-    return {h["id"]: h["molecules"] / total for h in haps}
+    return {h["id"]: h["allele_fraction"] for h in haps}
 
 
 def _match(result: CallResult, variant: dict[str, Any]) -> dict[str, Any]:
