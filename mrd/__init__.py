@@ -4,9 +4,11 @@ The public API is re-exported here; submodules are importable too, but names not
 ``__all__`` may change between releases.
 """
 
+from mrd.call import CallResult, CallSettings, call_sample
 from mrd.catalog import CATALOG_VERSION, flt3, npm1, reference_window, verify_reference
 from mrd.errors import MrdError
 from mrd.genome import Build, GenomeInfo, detect_genome
+from mrd.markers.flt3_itd import ItdFinding, ItdSettings, call_flt3_itd
 from mrd.ngs import (
     AlignmentSource,
     DropReason,
@@ -26,13 +28,19 @@ __all__ = [
     "AlignmentSource",
     "AlignmentSummary",
     "Build",
+    "CallResult",
+    "CallSettings",
     "DropReason",
     "FilterCounts",
     "GenomeInfo",
+    "ItdFinding",
+    "ItdSettings",
     "MrdError",
     "ReadFilter",
     "Region",
     "__version__",
+    "call_flt3_itd",
+    "call_sample",
     "detect_genome",
     "flt3",
     "iter_region",

@@ -210,15 +210,14 @@ def find_junction(
     prefix = np.concatenate([[0], np.cumsum(miss_left)])  # mismatches in read[:j] on left
     suffix = np.concatenate([np.cumsum(miss_right[::-1])[::-1], [0]])  # in read[j:] on right
     max_new = max(0, min(shift, length - 2 * min_anchor))
-    best: tuple[float, int, int] | None = None
-    for n in range(max_new + 1):
-        cost = prefix[: length + 1 - n] + suffix[n:] + NONTEMPLATED_COST * n
-        j = int(np.argmin(cost))
-        candidate = (float(cost[j]), n, j)
-        if best is None or candidate[0] < best[0] - 1e-9:
-            best = candidate
-    assert best is not None
-    _, n, j = best
+    # cost[n, j]: left part read[:j], n new bases, right part read[j + n:]. Row-major argmin
+    # takes the fewest new bases, then the leftmost split, among equal costs.
+    new = np.arange(max_new + 1)[:, None]
+    split = np.arange(length + 1)[None, :]
+    end = split + new
+    cost = prefix[split] + suffix[np.minimum(end, length)] + NONTEMPLATED_COST * new
+    cost = np.where(end <= length, cost, np.inf)
+    n, j = (int(x) for x in np.unravel_index(int(np.argmin(cost)), cost.shape))
     j, n = _clear_junction(miss_left, miss_right, j, n)
     if n > max(shift, 0):
         return None
