@@ -13,7 +13,8 @@ from typing import Any
 
 from mrd.catalog import CATALOG_VERSION
 from mrd.genome import Build, GenomeInfo
-from mrd.markers.flt3_itd import ItdFinding, ItdResult, ItdSettings, Library, call_flt3_itd
+from mrd.markers.flt3_itd import ItdFinding, ItdResult, ItdSettings, call_flt3_itd
+from mrd.markers.insertions import Library
 from mrd.ngs.alignment import open_alignments
 from mrd.ngs.filters import FilterCounts, ReadFilter
 

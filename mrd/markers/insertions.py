@@ -1,0 +1,570 @@
+"""Find and count insertion alleles in a reference window, whatever form the aligner gave them.
+
+The engine behind the FLT3-ITD and NPM1 callers. Two streaming passes over the window's records:
+
+1. **Discovery.** Reads that align cleanly (no clip, no indel, few mismatches) are wild type
+   where they lie and are skipped. Every other read (soft-clipped, split, with an insertion,
+   or unmapped beside a mapped mate) is realigned from its own bases by
+   :func:`mrd.markers.realign.find_junction`; a junction whose right part lies upstream of its
+   left end (or right after it) is an insertion, a duplication when bases are repeated.
+   Junctions are keyed by their left-normalised insertion, so reads from all aligner
+   representations of one allele meet in one candidate.
+2. **Quantification.** Every read is placed on the wild type and on each candidate haplotype
+   and counted where it proves something. A mutant read proves its allele's new junction. The
+   total is counted at the two edges of the duplicated segment (where it starts and where it
+   ends), which every allele carries exactly once, so with randomly placed fragments (capture)
+   each allele's molecules are equally likely to be counted at each point, whatever the
+   insertion length: ``VAF = junction templates / mean(edge templates)``. Reads need not span
+   the duplication. Amplicon reads all start at a primer, which breaks the equal-chance
+   argument, so there each read is compared where the alleles first differ when read from its
+   primer.
+
+Counts are in templates (read pairs): both mates of a fragment seeing the same point count once.
+The template names behind every count are kept, so molecule (UMI family) counts can be taken
+from the same evidence.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import pysam
+from scipy.stats import binomtest
+
+from mrd.catalog import ReferenceWindow
+from mrd.markers.realign import (
+    BoolArray,
+    Haplotype,
+    Insertion,
+    WindowIndex,
+    as_bytes,
+    find_junction,
+    insertion_allele,
+    reverse_complement,
+)
+from mrd.ngs.alignment import AlignmentSource
+from mrd.ngs.fetch import iter_region
+from mrd.ngs.filters import DropReason, FilterCounts, ReadFilter
+from mrd.ngs.region import Region
+
+Library = Literal["capture", "amplicon"]
+LibraryChoice = Literal["auto", "capture", "amplicon"]
+
+_CIGAR_CLEAN = frozenset((0, 7, 8))  # M, =, X
+_CIGAR_INSERTION = 1
+_CIGAR_SOFT_CLIP = 4
+SHADOW_SPAN = 8
+"""Length and position difference (beyond the insertion length) within which a weak candidate
+can be an error shadow of a strong one: errors within a few bases of the junction move it that
+far."""
+
+FORMS = ("cigar_insertion", "soft_clip", "split_alignment", "unmapped_mate", "other")
+"""How an aligner showed a mutant read, as counted in a finding's ``evidence``."""
+
+
+@dataclass(frozen=True)
+class InsertionSettings:
+    """Thresholds of the insertion caller, each a named, documented choice a lab can change.
+
+    Attributes:
+        min_anchor: Bases a read must extend beyond a junction or edge on each side to count
+            there; the same for ITD and wild type, so neither allele is favoured.
+        seed_anchor: Bases each part of a read needs before its junction can found a new
+            candidate (discovery only; quantification uses ``min_anchor``).
+        min_margin: Fewer mismatches an ITD read must have on its ITD haplotype than on the
+            wild type, so a sequencing error cannot make a junction.
+        min_alt_templates: Templates showing the junction needed to report a clone.
+        min_discovery_templates: Templates a junction needs in discovery to be quantified.
+        max_candidates: Most candidate alleles quantified (the best supported).
+        clean_max_mismatches: A read with only M in its CIGAR and at most this many
+            mismatches (NM) is taken as wild type where it aligns, without realignment.
+        min_length: Shortest insertion looked at. One- and two-base insertions are the
+            commonest sequencing and homopolymer errors and are neither an ITD nor an NPM1
+            mutation; the patient-marker caller handles small indels.
+        shadow_ratio: A candidate near a clone of nearly the same length (see
+            ``SHADOW_SPAN``) with this many times its support is taken for that clone's reads
+            with a sequencing error near the junction, and merged into it.
+        library: ``auto`` judges capture or amplicon from read start positions.
+        amplicon_start_share: Share of reads starting at the few most common positions above
+            which a sample is judged an amplicon library.
+        max_reads_per_candidate_pass: Safety cap on realigned reads per sample; reads beyond it
+            are counted but not realigned (none of our data comes near it).
+    """
+
+    min_anchor: int = 10
+    seed_anchor: int = 15
+    min_margin: int = 3
+    min_alt_templates: int = 3
+    min_discovery_templates: int = 2
+    max_candidates: int = 24
+    clean_max_mismatches: int = 2
+    min_length: int = 3
+    shadow_ratio: float = 20.0
+    library: LibraryChoice = "auto"
+    amplicon_start_share: float = 0.5
+    max_reads_per_candidate_pass: int = 5_000_000
+
+    def as_dict(self) -> dict[str, Any]:
+        """Settings as written into the result, so a result says how it was made."""
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+
+# --------------------------------------------------------------------------------------------
+# Reading records
+
+
+@dataclass
+class _ReadView:
+    """What the caller needs of one record: its bases on the plus strand and how it aligned."""
+
+    name: str
+    sequence: str
+    forward: bool  # the read's 5' end is on the left (plus-strand read)
+    clean_offset: int | None  # window offset of read base 0 when the read is clean
+    form: str  # how the aligner showed anything unusual about it
+
+
+def _evidence_form(read: pysam.AlignedSegment) -> str:
+    if read.is_unmapped:
+        return "unmapped_mate"
+    if read.has_tag("SA"):
+        return "split_alignment"
+    cigar = read.cigartuples or []
+    if any(op == _CIGAR_INSERTION and n >= 3 for op, n in cigar):
+        return "cigar_insertion"
+    if any(op == _CIGAR_SOFT_CLIP for op, _ in cigar):
+        return "soft_clip"
+    return "other"
+
+
+def _view(
+    read: pysam.AlignedSegment, window: ReferenceWindow, settings: InsertionSettings
+) -> _ReadView | None:
+    sequence = read.query_sequence
+    if not sequence:
+        return None
+    name = read.query_name or ""
+    if read.is_unmapped:
+        return _ReadView(name, sequence.upper(), not read.is_reverse, None, "unmapped_mate")
+    cigar = read.cigartuples or []
+    clean = bool(cigar) and all(op in _CIGAR_CLEAN for op, _ in cigar)
+    if clean and read.has_tag("NM"):
+        clean = int(read.get_tag("NM")) <= settings.clean_max_mismatches
+    offset = read.reference_start - (window.start - 1) if clean else None
+    form = "clean" if clean else _evidence_form(read)
+    return _ReadView(name, sequence.upper(), not read.is_reverse, offset, form)
+
+
+def _usable_unmapped(read: pysam.AlignedSegment, read_filter: ReadFilter) -> bool:
+    """An unmapped read placed beside its mapped mate: a long ITD or insert can cause that."""
+    if read.mate_is_unmapped or read.flag & 0x200:
+        return False
+    if read.flag & 0x400 and read_filter.drop_duplicates:
+        return False
+    qualities = read.query_qualities
+    if qualities is None or len(qualities) == 0:
+        return False
+    return float(np.mean(qualities)) >= read_filter.min_mean_base_quality
+
+
+def _evidence_views(
+    source: AlignmentSource,
+    region: Region,
+    window: ReferenceWindow,
+    read_filter: ReadFilter,
+    settings: InsertionSettings,
+    counts: FilterCounts | None,
+) -> Iterable[_ReadView]:
+    for read, reason in iter_region(source, region, read_filter, counts):
+        if reason is None or (
+            reason is DropReason.UNMAPPED and _usable_unmapped(read, read_filter)
+        ):
+            view = _view(read, window, settings)
+            if view is not None:
+                yield view
+
+
+def _oriented(index: WindowIndex, view: _ReadView) -> tuple[str, bool, list[tuple[int, int]]]:
+    """Plus-strand bases of a realigned read, whether its 5' end is left, and its seeds.
+
+    A mapped read is stored on the plus strand already; an unmapped one may be either way
+    round, so both are tried and the one with more seeds wins.
+    """
+    seeds = index.seeds(view.sequence)
+    if view.form != "unmapped_mate":
+        return view.sequence, view.forward, seeds
+    other = reverse_complement(view.sequence)
+    other_seeds = index.seeds(other)
+    if len(other_seeds) > len(seeds):
+        return other, not view.forward, other_seeds
+    return view.sequence, view.forward, seeds
+
+
+# --------------------------------------------------------------------------------------------
+# Discovery
+
+
+@dataclass
+class _Candidate:
+    allele: Insertion
+    templates: set[str] = field(default_factory=set)
+    forms: Counter[str] = field(default_factory=Counter)
+
+
+def _discover(
+    views: Iterable[_ReadView], index: WindowIndex, settings: InsertionSettings
+) -> tuple[list[_Candidate], list[int]]:
+    """Candidate insertions from realigned reads, and the reads' 5' starts for library typing."""
+    candidates: dict[Insertion, _Candidate] = {}
+    starts: list[int] = []
+    realigned = 0
+    for view in views:
+        if view.clean_offset is not None:
+            start = view.clean_offset if view.forward else view.clean_offset + len(view.sequence)
+            starts.append(start * (1 if view.forward else -1))
+            continue
+        realigned += 1
+        if realigned > settings.max_reads_per_candidate_pass:
+            continue
+        sequence, _, seeds = _oriented(index, view)
+        junction = find_junction(
+            index, sequence, as_bytes(sequence), seeds, min_anchor=settings.seed_anchor
+        )
+        if junction is None or junction.shift < settings.min_length:
+            continue
+        allele = insertion_allele(index.sequence, junction)
+        if allele is None:
+            continue
+        candidate = candidates.setdefault(allele, _Candidate(allele))
+        candidate.templates.add(view.name)
+        candidate.forms[view.form] += 1
+    kept = [c for c in candidates.values() if len(c.templates) >= settings.min_discovery_templates]
+    kept.sort(key=lambda c: (-len(c.templates), c.allele.after, c.allele.inserted))
+    kept = [
+        c
+        for c in kept
+        if not any(_shadows(c, other, settings.shadow_ratio) for other in kept if other is not c)
+    ]
+    return kept[: settings.max_candidates], starts
+
+
+def _shadows(candidate: _Candidate, other: _Candidate, ratio: float) -> bool:
+    """Whether ``candidate`` looks like ``other`` read with a sequencing error at its junction.
+
+    Such reads form their own tiny candidate (a base or a few more or less between the copies,
+    or the copy shifted). Dropping it before quantification lets those reads count for the
+    clone they came from, which they match far better than the wild type.
+    """
+    a, b = candidate.allele, other.allele
+    near = abs(a.after - b.after) <= a.length + SHADOW_SPAN
+    similar = abs(a.length - b.length) <= SHADOW_SPAN
+    return near and similar and len(other.templates) >= ratio * len(candidate.templates)
+
+
+def judge_library(starts: list[int], share: float) -> Library:
+    """Amplicon when most reads start at a handful of positions (the primers), else capture.
+
+    ``starts`` holds signed 5' positions (negative for reverse reads), so each primer is one
+    value. Capture reads start all over the window: even at high depth the four most common
+    starts hold a few percent of the reads.
+    """
+    if not starts:
+        return "capture"
+    top = sum(n for _, n in Counter(starts).most_common(4))
+    return "amplicon" if top / len(starts) >= share else "capture"
+
+
+# --------------------------------------------------------------------------------------------
+# Quantification
+
+
+def _span(matches: BoolArray, window: int = 8, need: int = 7) -> tuple[int, int]:
+    """Read positions ``[lo, hi)`` between the first and last well-matching stretches.
+
+    Trims adapter tails and the unplaced end of a read, so a read is not counted across an
+    edge its genomic bases do not reach.
+    """
+    n = len(matches)
+    if n < window:
+        return (0, n) if matches.all() else (0, 0)
+    sums = np.convolve(matches.astype(np.int32), np.ones(window, dtype=np.int32), mode="valid")
+    good = np.flatnonzero(sums >= need)
+    if len(good) == 0:
+        return 0, 0
+    return int(good[0]), int(good[-1]) + window
+
+
+@dataclass
+class Tally:
+    """Templates counted for one candidate, by what they proved."""
+
+    junction: set[str] = field(default_factory=set)
+    left_edge: set[str] = field(default_factory=set)
+    right_edge: set[str] = field(default_factory=set)
+    anchored_alt: set[str] = field(default_factory=set)
+    anchored_wt: set[str] = field(default_factory=set)
+    anchored_other: set[str] = field(default_factory=set)
+    forms: Counter[str] = field(default_factory=Counter)
+
+
+class _Clone:
+    """A candidate haplotype with the fixed points the quantification counts at."""
+
+    def __init__(self, reference: str, candidate: _Candidate, anchor: int) -> None:
+        self.candidate = candidate
+        self.haplotype = Haplotype(reference, candidate.allele)
+        dup = self.haplotype.duplication
+        self.p = dup.left_end
+        self.q = dup.right_start
+        self.n = len(dup.nontemplated)
+        self.length = candidate.allele.length
+        # How far the junction can slide right without changing the allele (microhomology).
+        slide = 0
+        seq = self.haplotype.sequence
+        while (
+            self.p + self.n + 1 + slide < len(seq)
+            and self.p + 1 + slide < len(reference)
+            and seq[self.p + self.n + 1 + slide] == reference[self.p + 1 + slide]
+            and slide < self.length
+        ):
+            slide += 1
+        self.before = anchor - 1
+        self.after = self.n + slide + anchor
+        self.tally = Tally()
+
+    def crosses(self, lo: int, hi: int, left_base: int) -> bool:
+        """Whether a placed span ``[lo, hi]`` covers the point after ``left_base`` with anchors."""
+        return lo <= left_base - self.before and hi >= left_base + self.after
+
+    def crosses_junction(self, lo: int, hi: int) -> bool:
+        return self.crosses(lo, hi, self.p)
+
+    def crosses_edges(self, lo: int, hi: int, on: _Clone | None) -> tuple[bool, bool]:
+        """Whether a span placed on ``on`` (None: wild type) covers this clone's edges."""
+        if on is None:
+            return self.crosses(lo, hi, self.q - 1), self.crosses(lo, hi, self.p)
+        left = any(self.crosses(lo, hi, x) for x in on.haplotype.edge_offsets(self.q - 1))
+        right = any(self.crosses(lo, hi, x) for x in on.haplotype.edge_offsets(self.p))
+        return left, right
+
+
+def _count_clean(clones: list[_Clone], view: _ReadView, library: Library) -> None:
+    assert view.clean_offset is not None
+    lo = view.clean_offset
+    hi = lo + len(view.sequence) - 1
+    for clone in clones:
+        left, right = clone.crosses_edges(lo, hi, None)
+        if left:
+            clone.tally.left_edge.add(view.name)
+        if right:
+            clone.tally.right_edge.add(view.name)
+        if library == "amplicon":
+            _count_anchored_wt(clone, view.name, view.forward, lo, hi, left, right)
+
+
+def _count_anchored_wt(
+    clone: _Clone, name: str, forward: bool, lo: int, hi: int, left: bool, right: bool
+) -> None:
+    # Read from its primer, a wild-type read first differs from the ITD allele at the
+    # duplication's right edge (forward reads) or left edge (reverse reads).
+    from_left = forward and lo <= clone.q - 1 - clone.before and right
+    from_right = not forward and hi >= clone.p + clone.after and left
+    if from_left or from_right:
+        clone.tally.anchored_wt.add(name)
+
+
+def _count_realigned(
+    clones: list[_Clone],
+    index: WindowIndex,
+    view: _ReadView,
+    library: Library,
+    settings: InsertionSettings,
+) -> None:
+    sequence, forward, seeds = _oriented(index, view)
+    if not seeds:
+        return
+    read = as_bytes(sequence)
+    diagonals = {seeds[0][1], seeds[-1][1]}
+    reference = index.reference
+    best_wt: tuple[int, int] | None = None  # (mismatches, offset)
+    for d in diagonals:
+        miss = reference.mismatches(read, d)
+        if best_wt is None or miss < best_wt[0]:
+            best_wt = (miss, d)
+    assert best_wt is not None
+    best_clone: tuple[int, int, _Clone] | None = None
+    for clone in clones:
+        for d in diagonals:
+            for offset in (d, d + clone.length):
+                miss = clone.haplotype.padded.mismatches(read, offset)
+                if best_clone is None or miss < best_clone[0]:
+                    best_clone = (miss, offset, clone)
+    on: _Clone | None = None
+    offset = best_wt[1]
+    if best_clone is not None and best_clone[0] <= best_wt[0] - settings.min_margin:
+        _, offset, on = best_clone
+    placed = on.haplotype.padded if on is not None else reference
+    lo_read, hi_read = _span(placed.matches(read, offset))
+    if hi_read - lo_read < 2 * settings.min_anchor:
+        return
+    lo, hi = offset + lo_read, offset + hi_read - 1
+    shows = on is not None and on.crosses_junction(lo, hi)
+    for clone in clones:
+        tally = clone.tally
+        left, right = clone.crosses_edges(lo, hi, on)
+        if left:
+            tally.left_edge.add(view.name)
+        if right:
+            tally.right_edge.add(view.name)
+        if on is clone and shows:
+            tally.junction.add(view.name)
+            tally.forms[view.form] += 1
+        if library != "amplicon":
+            continue
+        if on is None:
+            _count_anchored_wt(clone, view.name, forward, lo, hi, left, right)
+        elif shows:
+            anchored = (forward and lo <= on.q - 1 - on.before) or (
+                not forward and hi >= on.p + on.length + on.after
+            )
+            if anchored:
+                (tally.anchored_alt if on is clone else tally.anchored_other).add(view.name)
+
+
+def _quantify(
+    views: Iterable[_ReadView],
+    index: WindowIndex,
+    clones: list[_Clone],
+    library: Library,
+    settings: InsertionSettings,
+) -> None:
+    realigned = 0
+    for view in views:
+        if view.clean_offset is not None:
+            _count_clean(clones, view, library)
+            continue
+        realigned += 1
+        if realigned <= settings.max_reads_per_candidate_pass:
+            _count_realigned(clones, index, view, library, settings)
+
+
+@dataclass(frozen=True)
+class Proportion:
+    """A count out of a total with its exact (Clopper-Pearson) 95% interval."""
+
+    alt: int
+    total: int
+    value: float
+    low: float
+    high: float
+
+    @classmethod
+    def of(cls, alt: int, total: int) -> Proportion:
+        """The proportion ``alt / total``; a total of 0 gives NaN with the interval [0, 1]."""
+        if total <= 0:
+            return cls(alt, 0, math.nan, 0.0, 1.0)
+        alt = min(alt, total)
+        ci = binomtest(alt, total).proportion_ci(confidence_level=0.95, method="exact")
+        return cls(alt, total, alt / total, float(ci.low), float(ci.high))
+
+
+def _proportion(clone: _Clone, library: Library) -> Proportion:
+    tally = clone.tally
+    if library == "amplicon":
+        alt = len(tally.anchored_alt)
+        other = len(tally.anchored_other - tally.anchored_alt)
+        wt = len(tally.anchored_wt - tally.anchored_alt - tally.anchored_other)
+        return Proportion.of(alt, alt + wt + other)
+    alt = len(tally.junction)
+    total = round((len(tally.left_edge) + len(tally.right_edge)) / 2)
+    return Proportion.of(alt, max(total, alt))
+
+
+@dataclass(frozen=True)
+class InsertionClone:
+    """One insertion allele found in the window, with the templates behind its counts.
+
+    Attributes:
+        haplotype: The window carrying the insertion, with its duplication structure.
+        proportion: Mutant templates over all templates at the site, with its interval.
+        tally: The template names counted at each point (for molecule counting).
+        evidence: Mutant reads by the form the aligner gave them.
+    """
+
+    haplotype: Haplotype
+    proportion: Proportion
+    tally: Tally
+    evidence: dict[str, int]
+
+    @property
+    def allele(self) -> Insertion:
+        """The left-normalised insertion."""
+        return self.haplotype.allele
+
+
+@dataclass(frozen=True)
+class InsertionScan:
+    """All insertion alleles of one window in one sample, and how they were counted."""
+
+    clones: tuple[InsertionClone, ...]
+    library: Library
+    candidates: int
+    region: Region
+
+
+def scan_insertions(
+    source: AlignmentSource,
+    window: ReferenceWindow,
+    *,
+    read_filter: ReadFilter | None = None,
+    settings: InsertionSettings | None = None,
+    counts: FilterCounts | None = None,
+) -> InsertionScan:
+    """Find and quantify every insertion allele of a catalog window in an open alignment file.
+
+    Args:
+        source: Open BAM/CRAM (build and chromosome naming already detected).
+        window: The catalog window to scan (its build must be the file's).
+        read_filter: Which records count.
+        settings: Caller thresholds.
+        counts: Filled with the per-reason record counts of the window (first pass only).
+
+    Returns:
+        The clones with at least ``min_alt_templates`` mutant templates, best supported first.
+
+    Raises:
+        RegionError: When the file has no reads in the window.
+        InputFileError: When the file turns out to be corrupt while reading.
+    """
+    active_filter = read_filter or ReadFilter()
+    active = settings or InsertionSettings()
+    region = Region(source.genome.chrom(window.chrom), window.start, window.end, window.gene)
+    index = WindowIndex(window.sequence)
+
+    views = _evidence_views(source, region, window, active_filter, active, counts)
+    candidates, starts = _discover(views, index, active)
+    library: Library = (
+        judge_library(starts, active.amplicon_start_share)
+        if active.library == "auto"
+        else active.library
+    )
+    if not candidates:
+        return InsertionScan((), library, 0, region)
+    clones = [_Clone(window.sequence, c, active.min_anchor) for c in candidates]
+    views = _evidence_views(source, region, window, active_filter, active, None)
+    _quantify(views, index, clones, library, active)
+
+    found = []
+    for clone in clones:
+        proportion = _proportion(clone, library)
+        if proportion.alt < active.min_alt_templates:
+            continue
+        evidence = {k: clone.tally.forms.get(k, 0) for k in FORMS}
+        found.append(InsertionClone(clone.haplotype, proportion, clone.tally, evidence))
+    found.sort(key=lambda c: (-c.proportion.alt, c.allele.after, c.allele.inserted))
+    return InsertionScan(tuple(found), library, len(candidates), region)
