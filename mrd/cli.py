@@ -139,7 +139,7 @@ def inspect_command(
     default=3,
     show_default=True,
     type=click.IntRange(1),
-    help="Templates showing an ITD junction needed to report the clone.",
+    help="Templates showing an insertion's junction needed to report it.",
 )
 @click.option(
     "--microclone-ratio",
@@ -164,9 +164,10 @@ def call_command(
     min_alt: int,
     microclone_ratio: float,
 ) -> int:
-    """Find and quantify FLT3-ITD clones in one BAM/CRAM; print them and write JSON/TSV/VCF."""
+    """Find and quantify FLT3-ITD and NPM1 clones in one BAM/CRAM; print, write JSON/TSV/VCF."""
     from mrd.call import CallSettings, call_sample
     from mrd.markers.flt3_itd import ItdSettings
+    from mrd.markers.npm1 import Npm1Settings
     from mrd.ngs import ReadFilter
     from mrd.output import write_json
     from mrd.report import write_findings_tsv, write_findings_vcf
@@ -181,6 +182,7 @@ def call_command(
             microclone_ratio=microclone_ratio,
             library=library,  # type: ignore[arg-type]
         ),
+        npm1=Npm1Settings(min_alt_templates=min_alt, library=library),  # type: ignore[arg-type]
         read_filter=ReadFilter(min_mapq, min_base_quality, drop_duplicates=not keep_duplicates),
     )
     result = call_sample(
@@ -196,13 +198,19 @@ def call_command(
         f"{data['sample']}\t{data['genome_build']}\t{data['library']} library\t"
         f"{len(data['findings'])} finding(s)"
     )
+    for target in data["targets"]:
+        if not target["analysed"]:
+            click.echo(f"  {target['gene']}: no reads in {target['region']}; not analysed")
     for f in data["findings"]:
-        ar = "-" if f["allelic_ratio"] is None else f"{f['allelic_ratio']:.3g}"
-        flags = " microclone" if f["microclone"] else ""
+        name = f"type {f['npm1_type']}" if f.get("npm1_type") else f.get("domain", "")
+        ratio = f.get("allelic_ratio")
+        ar = f"\tAR {ratio:.3g}" if ratio is not None else ""
+        flags = " microclone" if f.get("microclone") else ""
+        vaf = "-" if f["vaf"] is None else f"{f['vaf']:.4g}"
         click.echo(
             f"  {f['marker']}\t{f['chrom']}:{f['position']}\t{f['length']} bp\t{f['hgvs_c']}\t"
-            f"{f['domain']}\tVAF {f['vaf']:.4g} [{f['vaf_ci_low']:.3g}-{f['vaf_ci_high']:.3g}]"
-            f"\tAR {ar}\t{f['alt_count']}/{f['depth']} {f['depth_unit']}{flags}"
+            f"{name}\tVAF {vaf} [{f['vaf_ci_low']:.3g}-{f['vaf_ci_high']:.3g}]{ar}"
+            f"\t{f['alt_count']}/{f['depth']} {f['depth_unit']}{flags}"
         )
     if json_out:
         write_json(json_out, data)

@@ -142,8 +142,9 @@ NONTEMPLATED_COST = 0.9
 neither side is more likely part of the insertion than a sequencing error."""
 
 
-JUNCTION_CLEARANCE = 6
-"""Bases on each side of a junction that must match their part exactly."""
+JUNCTION_CLEARANCE = 12
+"""Bases on each side of a junction that must match their part exactly: as long as a seed, so
+new bases that happen to match the reference for a few bases are still taken as new."""
 
 
 def _clear_junction(
