@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -212,15 +212,23 @@ def _oriented(index: WindowIndex, view: _ReadView) -> tuple[str, bool, list[tupl
 @dataclass
 class _Candidate:
     allele: Insertion
+    tracked: bool = False
     templates: set[str] = field(default_factory=set)
     forms: Counter[str] = field(default_factory=Counter)
 
 
 def _discover(
-    views: Iterable[_ReadView], index: WindowIndex, settings: InsertionSettings
+    views: Iterable[_ReadView],
+    index: WindowIndex,
+    settings: InsertionSettings,
+    known: Sequence[Insertion] = (),
 ) -> tuple[list[_Candidate], list[int]]:
-    """Candidate insertions from realigned reads, and the reads' 5' starts for library typing."""
-    candidates: dict[Insertion, _Candidate] = {}
+    """Candidate insertions from realigned reads, and the reads' 5' starts for library typing.
+
+    ``known`` alleles (tracked from a diagnosis) are always candidates, however few reads show
+    them, and are never merged into another clone.
+    """
+    candidates: dict[Insertion, _Candidate] = {a: _Candidate(a, tracked=True) for a in known}
     starts: list[int] = []
     realigned = 0
     for view in views:
@@ -243,14 +251,20 @@ def _discover(
         candidate = candidates.setdefault(allele, _Candidate(allele))
         candidate.templates.add(view.name)
         candidate.forms[view.form] += 1
-    kept = [c for c in candidates.values() if len(c.templates) >= settings.min_discovery_templates]
-    kept.sort(key=lambda c: (-len(c.templates), c.allele.after, c.allele.inserted))
+    kept = [
+        c
+        for c in candidates.values()
+        if c.tracked or len(c.templates) >= settings.min_discovery_templates
+    ]
+    kept.sort(key=lambda c: (not c.tracked, -len(c.templates), c.allele.after, c.allele.inserted))
     kept = [
         c
         for c in kept
-        if not any(_shadows(c, other, settings.shadow_ratio) for other in kept if other is not c)
+        if c.tracked
+        or not any(_shadows(c, other, settings.shadow_ratio) for other in kept if other is not c)
     ]
-    return kept[: settings.max_candidates], starts
+    tracked = sum(c.tracked for c in kept)
+    return kept[: max(settings.max_candidates, tracked)], starts
 
 
 def _shadows(candidate: _Candidate, other: _Candidate, ratio: float) -> bool:
@@ -494,12 +508,15 @@ class InsertionClone:
         proportion: Mutant templates over all templates at the site, with its interval.
         tally: The template names counted at each point (for molecule counting).
         evidence: Mutant reads by the form the aligner gave them.
+        tracked: The allele was asked for (a patient marker), so it is reported even with
+            fewer mutant templates than the reporting threshold, down to none.
     """
 
     haplotype: Haplotype
     proportion: Proportion
     tally: Tally
     evidence: dict[str, int]
+    tracked: bool = False
 
     @property
     def allele(self) -> Insertion:
@@ -524,6 +541,7 @@ def scan_insertions(
     read_filter: ReadFilter | None = None,
     settings: InsertionSettings | None = None,
     counts: FilterCounts | None = None,
+    known: Sequence[Insertion] = (),
 ) -> InsertionScan:
     """Find and quantify every insertion allele of a catalog window in an open alignment file.
 
@@ -533,9 +551,11 @@ def scan_insertions(
         read_filter: Which records count.
         settings: Caller thresholds.
         counts: Filled with the per-reason record counts of the window (first pass only).
+        known: Alleles to quantify whatever discovery finds (left-normalised; tracked markers).
 
     Returns:
-        The clones with at least ``min_alt_templates`` mutant templates, best supported first.
+        The clones with at least ``min_alt_templates`` mutant templates and every known allele,
+        best supported first.
 
     Raises:
         RegionError: When the file has no reads in the window.
@@ -547,7 +567,7 @@ def scan_insertions(
     index = WindowIndex(window.sequence)
 
     views = _evidence_views(source, region, window, active_filter, active, counts)
-    candidates, starts = _discover(views, index, active)
+    candidates, starts = _discover(views, index, active, known)
     library: Library = (
         judge_library(starts, active.amplicon_start_share)
         if active.library == "auto"
@@ -562,9 +582,10 @@ def scan_insertions(
     found = []
     for clone in clones:
         proportion = _proportion(clone, library)
-        if proportion.alt < active.min_alt_templates:
+        tracked = clone.candidate.tracked
+        if proportion.alt < active.min_alt_templates and not tracked:
             continue
         evidence = {k: clone.tally.forms.get(k, 0) for k in FORMS}
-        found.append(InsertionClone(clone.haplotype, proportion, clone.tally, evidence))
+        found.append(InsertionClone(clone.haplotype, proportion, clone.tally, evidence, tracked))
     found.sort(key=lambda c: (-c.proportion.alt, c.allele.after, c.allele.inserted))
     return InsertionScan(tuple(found), library, len(candidates), region)

@@ -104,8 +104,7 @@ def _check_counts(alt: int, depth: int) -> None:
 
 @dataclass(frozen=True)
 class Background:
-    """Per-site error model: beta-binomial with mean `mu` (error rate per unit) and overdispersion
-    `rho` (0 = binomial).
+    """Per-site error model: beta-binomial with mean `mu` and overdispersion `rho` (0 = binomial).
 
     A background is what a sample without the mutation shows at the marker position. It decides
     how many alt units a sample needs before they mean anything, so every report names where it
@@ -290,7 +289,7 @@ _Component = tuple[int, Background]
 
 
 def _log_rising(x: float, m: FloatArray) -> FloatArray:
-    """log of the rising factorial x (x+1) ... (x+m-1) = lnG(x+m) - lnG(x), for x > 0, m >= 0.
+    """Log of the rising factorial x (x+1) ... (x+m-1) = lnG(x+m) - lnG(x), for x > 0, m >= 0.
 
     For large x the plain difference of two log-gammas loses all precision (both are ~x log x);
     Stirling's series written as ``(x - 1/2) log1p(m/x) + m log(x+m) - m + ...`` has no such
@@ -498,9 +497,11 @@ class _Detection:
             return self.probability(10.0**x) - power
 
         root = float(optimize.brentq(gap, low, 0.0, xtol=_LOG10_XTOL, rtol=1e-14))
-        vaf = min(10.0 ** (root + 2.0 * _LOG10_XTOL), 1.0)
+        vaf = min(float(10.0 ** (root + 2.0 * _LOG10_XTOL)), 1.0)
+        step = 1e-9
         while self.probability(vaf) < power and vaf < 1.0:  # numerical safety; rarely runs
-            vaf = min(vaf * (1.0 + 1e-9), 1.0)
+            vaf = min(vaf * (1.0 + step), 1.0)
+            step *= 2.0
         return vaf
 
 
