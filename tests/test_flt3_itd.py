@@ -247,3 +247,14 @@ def test_cli_bad_input_fails_in_one_line_and_writes_nothing(
     with pytest.raises(SystemExit):
         main(["call", str(samples["wt"]), "--json", str(tmp_path / "missing" / "x.json")])
     assert not (tmp_path / "missing").exists()
+
+
+def test_itd_reaching_the_end_of_exon_15_is_annotated(tmp_path: Path) -> None:
+    # c.1942 starts a codon that the catalog's exon 15 does not finish.
+    # The 90-bp segment runs from c.1912 past the end of exon 15 into the intron after it.
+    end = flt3(Build.GRCH38).genomic_position(1942) + 30
+    bam = _simulate(tmp_path, "exon15end", (Flt3Itd(90, end=end), 0.3), seed=25)
+    finding = _match(call_sample(bam), _truth(bam)["variants"][0])
+    assert finding["exon"] == 15 and finding["domain"] == "TKD1"
+    assert finding["insertion_site_residue"] == 648
+    assert finding["hgvs_p"] is None  # intronic bases duplicated: splicing decides

@@ -161,9 +161,7 @@ def test_any_duplication_is_recovered_from_a_junction_read(
     rebuilt = REF[: allele.after + 1] + allele.inserted + REF[allele.after + 1 :]
     assert rebuilt == alt
     dup = decompose(REF, allele)
-    assert (
-        REF[: dup.left_end + 1] + dup.nontemplated + REF[dup.right_start :] == alt
-    )
+    assert REF[: dup.left_end + 1] + dup.nontemplated + REF[dup.right_start :] == alt
     assert len(dup.nontemplated) <= len(extra)
 
 

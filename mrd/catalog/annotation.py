@@ -111,6 +111,18 @@ class Flt3Annotation:
                 return exon.g_end - (c - exon.c_start)
         raise ValueError(f"c.{c} is outside FLT3 exons {[e.number for e in self.exons]}")
 
+    def exon_of_c(self, c: int) -> Exon | None:
+        """The exon holding a c. position, or None outside the catalog's exons."""
+        for exon in self.exons:
+            if exon.c_start <= c <= exon.c_end:
+                return exon
+        return None
+
+    def itd_site_c(self, first: int, last: int) -> int | None:
+        """The 3'-most (highest) exonic c. position of a genomic segment, or None."""
+        coding = [c for g in range(first, last + 1) if (c := self.c_position(g)) is not None]
+        return max(coding) if coding else None
+
     def itd_site_residue(self, first: int, last: int) -> int | None:
         """The residue an ITD's copy is inserted after: the 3'-most exonic residue duplicated.
 
@@ -119,8 +131,8 @@ class Flt3Annotation:
         segment reaching into an intron is still placed by its coding part. None when the
         segment holds no exonic base.
         """
-        coding = [c for g in range(first, last + 1) if (c := self.c_position(g)) is not None]
-        return self.residue(max(coding)) if coding else None
+        site = self.itd_site_c(first, last)
+        return self.residue(site) if site is not None else None
 
     @staticmethod
     def residue(c: int) -> int:

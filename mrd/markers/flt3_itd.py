@@ -166,22 +166,16 @@ def _annotate(
     if duplicated and not dup.nontemplated and dup_start is not None and dup_end is not None:
         first, last = annotation.c_notation(dup_end), annotation.c_notation(dup_start)
         hgvs_c = f"c.{first}dup" if first == last else f"c.{first}_{last}dup"
-        site_c = annotation.c_position(dup_start)
     else:
         hgvs_c = (
             f"c.{annotation.c_notation(anchor + 1)}_{annotation.c_notation(anchor)}"
             f"ins{inserted_coding}"
         )
-        site_c = c_after
+    site_c: int | None = c_after if exonic else None
     if duplicated and dup_start is not None and dup_end is not None:
-        residue = annotation.itd_site_residue(dup_start, dup_end)
-    else:
-        residue = annotation.residue(site_c) if exonic and site_c is not None else None
-    exon = (
-        annotation.exon_at(annotation.genomic_position(residue * 3))
-        if residue is not None
-        else None
-    )
+        site_c = annotation.itd_site_c(dup_start, dup_end)
+    residue = annotation.residue(site_c) if site_c is not None else None
+    exon = annotation.exon_of_c(site_c) if site_c is not None else None
     domain = annotation.domain_of(residue) if residue is not None else "intronic"
     in_frame = residue is not None and allele.length % 3 == 0
     is_itd = (

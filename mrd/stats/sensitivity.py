@@ -27,8 +27,10 @@ The model, in one place:
 
 Because the LoB is an integer, the LoD is a saw-tooth in depth and in ``mu``: when one more unit of
 depth lifts the LoB by one count, one more alt unit is needed and the LoD steps up before it keeps
-falling. The trend (LoD ~ ``mu + 3.3 sqrt(mu / depth)`` for deep data, ``3 / depth`` without
-background) is what planning should use; the exact value is what a report states.
+falling; and while a background is so low that its LoB stays at 0, more errors even help reach
+that LoB. The trend (LoD ~ ``3.3 sqrt(mu / depth)`` plus a few units over the depth for deep data,
+``3 / depth`` without background) is what planning should use; the exact value is what a report
+states.
 """
 
 from __future__ import annotations
