@@ -92,3 +92,25 @@ def test_both_genes_in_one_call_and_a_panel_without_one(tmp_path: Path) -> None:
     flt3 = next(t for t in result["targets"] if t["gene"] == "FLT3")
     assert flt3["analysed"] is False and flt3["library"] is None
     assert [f["marker"] for f in result["findings"]] == ["NPM1"]
+
+
+def test_umi_families_are_counted_as_molecules(tmp_path: Path) -> None:
+    from mrd.ngs import ReadFilter
+    from mrd.simulate import UmiSpec
+
+    bam = _simulate(
+        tmp_path, "umi", (Npm1Insertion("A"), 0.02), seed=50, depth=3000, depth_of="molecules",
+        umi=UmiSpec(family_size_mean=3, length=12),
+    )  # fmt: skip
+    haplotypes = _truth(bam)["genes"]["NPM1"]["haplotypes"]
+    molecules = {h["id"]: h["molecules"] for h in haplotypes}
+    pairs = {h["id"]: h["read_pairs"] for h in haplotypes}
+    settings = CallSettings(genes=("NPM1",), read_filter=ReadFilter(drop_duplicates=False))
+    [finding] = [f.as_dict() for f in call_sample(bam, settings=settings).findings]
+    assert finding["depth_unit"] == "molecules"
+    # Every molecule is found once, whatever its number of PCR copies.
+    assert abs(finding["alt_count"] - molecules["h1"]) <= 1
+    assert abs(finding["depth"] - sum(molecules.values())) <= 0.01 * sum(molecules.values())
+    assert finding["reads"]["alt"] == pairs["h1"] > finding["alt_count"]
+    # PCR copies do not inflate the VAF: molecules and reads agree on it.
+    assert abs(finding["vaf"] - finding["reads"]["alt"] / finding["reads"]["depth"]) < 0.01

@@ -82,6 +82,8 @@ class ItdFinding:
     hgvs_p: str | None
     vaf: Proportion
     quantification: str
+    depth_unit: str
+    reads: Proportion
     microclone_ratio: float
     evidence: dict[str, int]
 
@@ -130,7 +132,7 @@ class ItdFinding:
             "alt_count": vaf.alt,
             "wt_count": vaf.total - vaf.alt,
             "depth": vaf.total,
-            "depth_unit": "templates",
+            "depth_unit": self.depth_unit,
             "vaf": None if math.isnan(vaf.value) else vaf.value,
             "vaf_ci_low": vaf.low,
             "vaf_ci_high": vaf.high,
@@ -139,6 +141,7 @@ class ItdFinding:
             "allelic_ratio_ci_high": ar_high,
             "microclone": self.microclone,
             "quantification": self.quantification,
+            "reads": {"alt": self.reads.alt, "depth": self.reads.total},
             "evidence": dict(self.evidence),
         }
 
@@ -152,7 +155,7 @@ def _annotate(
     settings: ItdSettings,
 ) -> ItdFinding:
     allele = clone.allele
-    vaf = clone.proportion
+    vaf = clone.counted
     dup = clone.haplotype.duplication
     reference = window.sequence
     anchor = window.start + allele.after  # 1-based genomic position of the VCF anchor base
@@ -225,6 +228,8 @@ def _annotate(
         hgvs_p=hgvs_p,
         vaf=vaf,
         quantification="anchored" if library == "amplicon" else "coverage",
+        depth_unit="molecules" if clone.molecules is not None else "templates",
+        reads=clone.proportion,
         microclone_ratio=settings.microclone_ratio,
         evidence=dict(clone.evidence),
     )

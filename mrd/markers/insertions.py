@@ -26,10 +26,12 @@ from the same evidence.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import Any, Literal
 
 import numpy as np
@@ -51,6 +53,16 @@ from mrd.ngs.alignment import AlignmentSource
 from mrd.ngs.fetch import iter_region
 from mrd.ngs.filters import DropReason, FilterCounts, ReadFilter
 from mrd.ngs.region import Region
+from mrd.ngs.umi import (
+    FamilyGrouping,
+    FamilySummary,
+    detect_umi_source,
+    family_size_histogram,
+    group_families,
+    summarize_families,
+)
+
+log = logging.getLogger(__name__)
 
 Library = Literal["capture", "amplicon"]
 LibraryChoice = Literal["auto", "capture", "amplicon"]
@@ -94,6 +106,9 @@ class InsertionSettings:
             which a sample is judged an amplicon library.
         max_reads_per_candidate_pass: Safety cap on realigned reads per sample; reads beyond it
             are counted but not realigned (none of our data comes near it).
+        use_umis: Count molecules (UMI families) when the reads carry UMIs.
+        min_family_size: Families with fewer templates are left out of molecule counts (1
+            keeps singletons; 2 or 3 trades molecules for error suppression).
     """
 
     min_anchor: int = 10
@@ -108,6 +123,8 @@ class InsertionSettings:
     library: LibraryChoice = "auto"
     amplicon_start_share: float = 0.5
     max_reads_per_candidate_pass: int = 5_000_000
+    use_umis: bool = True
+    min_family_size: int = 1
 
     def as_dict(self) -> dict[str, Any]:
         """Settings as written into the result, so a result says how it was made."""
@@ -499,6 +516,40 @@ def _proportion(clone: _Clone, library: Library) -> Proportion:
     return Proportion.of(alt, max(total, alt))
 
 
+def molecule_proportion(
+    tally: Tally, library: Library, family_of: Callable[[str], int | None]
+) -> Proportion:
+    """The same proportion as for templates, counted in molecules (UMI families).
+
+    A family is mutant when at least half of its templates that saw the site showed the
+    junction: a PCR or sequencing error in one copy cannot make a molecule mutant, and one
+    copy that missed the junction cannot make it wild type.
+
+    Args:
+        tally: Template names counted at each point.
+        library: Capture (edges) or amplicon (anchored) counting.
+        family_of: Family id of a template name; None leaves the template out (no UMI, or a
+            family below the size filter).
+    """
+
+    def families(names: Iterable[str]) -> Counter[int]:
+        return Counter(f for f in map(family_of, names) if f is not None)
+
+    if library == "amplicon":
+        shown = families(tally.anchored_alt)
+        seen = families(tally.anchored_alt | tally.anchored_wt | tally.anchored_other)
+        alt = {f for f, n in shown.items() if 2 * n >= seen[f]}
+        other = set(families(tally.anchored_other)) - alt
+        wt = set(families(tally.anchored_wt)) - alt - other
+        return Proportion.of(len(alt), len(alt) + len(wt) + len(other))
+    shown = families(tally.junction)
+    seen = families(tally.junction | tally.left_edge | tally.right_edge)
+    alt = {f for f, n in shown.items() if 2 * n >= seen[f]}
+    left, right = set(families(tally.left_edge)), set(families(tally.right_edge))
+    total = round((len(left) + len(right)) / 2)
+    return Proportion.of(len(alt), max(total, len(alt)))
+
+
 @dataclass(frozen=True)
 class InsertionClone:
     """One insertion allele found in the window, with the templates behind its counts.
@@ -517,6 +568,12 @@ class InsertionClone:
     tally: Tally
     evidence: dict[str, int]
     tracked: bool = False
+    molecules: Proportion | None = None
+
+    @property
+    def counted(self) -> Proportion:
+        """Molecules when the reads carried UMIs, else templates: the unit MRD is judged in."""
+        return self.molecules if self.molecules is not None else self.proportion
 
     @property
     def allele(self) -> Insertion:
@@ -532,6 +589,13 @@ class InsertionScan:
     library: Library
     candidates: int
     region: Region
+    families: FamilySummary | None = None
+    family_sizes: dict[int, int] | None = None
+
+    @property
+    def unit(self) -> str:
+        """``molecules`` when counts are UMI families, else ``templates``."""
+        return "molecules" if self.families is not None else "templates"
 
 
 def scan_insertions(
@@ -579,6 +643,17 @@ def scan_insertions(
     views = _evidence_views(source, region, window, active_filter, active, None)
     _quantify(views, index, clones, library, active)
 
+    grouping = _families(source, region, active_filter, active) if active.use_umis else None
+    family_of: Callable[[str], int | None] | None = None
+    if grouping is not None:
+        by_name = grouping
+
+        def family_of(name: str) -> int | None:
+            family = by_name.family_of(name)
+            if family is None or family.size < active.min_family_size:
+                return None
+            return family.family_id
+
     found = []
     for clone in clones:
         proportion = _proportion(clone, library)
@@ -586,6 +661,46 @@ def scan_insertions(
         if proportion.alt < active.min_alt_templates and not tracked:
             continue
         evidence = {k: clone.tally.forms.get(k, 0) for k in FORMS}
-        found.append(InsertionClone(clone.haplotype, proportion, clone.tally, evidence, tracked))
+        molecules = (
+            molecule_proportion(clone.tally, library, family_of) if family_of is not None else None
+        )
+        found.append(
+            InsertionClone(clone.haplotype, proportion, clone.tally, evidence, tracked, molecules)
+        )
     found.sort(key=lambda c: (-c.proportion.alt, c.allele.after, c.allele.inserted))
-    return InsertionScan(tuple(found), library, len(candidates), region)
+    if grouping is None:
+        return InsertionScan(tuple(found), library, len(candidates), region)
+    return InsertionScan(
+        tuple(found),
+        library,
+        len(candidates),
+        region,
+        summarize_families(grouping),
+        family_size_histogram(grouping.families),
+    )
+
+
+def _families(
+    source: AlignmentSource, region: Region, read_filter: ReadFilter, settings: InsertionSettings
+) -> FamilyGrouping | None:
+    """UMI families of the window's reads, or None when the reads carry no UMIs."""
+    sample = islice(
+        (r for r, reason in iter_region(source, region, read_filter) if reason is None), 2000
+    )
+    umi_source = detect_umi_source(sample)
+    if umi_source is None:
+        return None
+    if read_filter.drop_duplicates:
+        log.warning(
+            "%s carries UMIs but duplicate-flagged reads are dropped, so families lose their "
+            "copies; UMI data want --keep-duplicates",
+            source.path,
+        )
+    records = [
+        read
+        for read, reason in iter_region(source, region, read_filter)
+        if reason is None
+        or reason.keeps_evidence
+        or (reason is DropReason.UNMAPPED and _usable_unmapped(read, read_filter))
+    ]
+    return group_families(records, umi_source=umi_source)

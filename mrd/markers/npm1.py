@@ -78,6 +78,8 @@ class Npm1Finding:
     in_coding_region: bool
     vaf: Proportion
     quantification: str
+    depth_unit: str
+    reads: Proportion
     evidence: dict[str, int]
 
     @property
@@ -106,11 +108,12 @@ class Npm1Finding:
             "alt_count": vaf.alt,
             "wt_count": vaf.total - vaf.alt,
             "depth": vaf.total,
-            "depth_unit": "templates",
+            "depth_unit": self.depth_unit,
             "vaf": None if math.isnan(vaf.value) else vaf.value,
             "vaf_ci_low": vaf.low,
             "vaf_ci_high": vaf.high,
             "quantification": self.quantification,
+            "reads": {"alt": self.reads.alt, "depth": self.reads.total},
             "evidence": dict(self.evidence),
         }
 
@@ -175,8 +178,10 @@ def _annotate(
         hgvs_p=_protein(reference, after, inserted, annotation, window.start),
         frameshift=frameshift,
         in_coding_region=in_coding,
-        vaf=clone.proportion,
+        vaf=clone.counted,
         quantification="anchored" if library == "amplicon" else "coverage",
+        depth_unit="molecules" if clone.molecules is not None else "templates",
+        reads=clone.proportion,
         evidence=dict(clone.evidence),
     )
 

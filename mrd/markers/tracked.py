@@ -26,8 +26,9 @@ import json
 import math
 import os
 import re
+import unicodedata
 import zlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -81,6 +82,8 @@ _BASES = re.compile(r"[ACGT]+")
 _POSITIVE_INT = re.compile(r"\+?[0-9]{1,18}")
 _VCF_SUFFIXES = (".vcf", ".vcf.gz", ".vcf.bgz", ".bcf")
 _HEAD_BYTES = 1 << 16
+
+_Fail = Callable[[str], InputFileError]
 
 
 @dataclass(frozen=True)
@@ -152,7 +155,7 @@ class TrackedMarker:
 
     @property
     def is_dta(self) -> bool:
-        """True in DNMT3A, TET2 or ASXL1, whose mutations outlast remission (clonal haematopoiesis)."""
+        """True in DNMT3A, TET2 or ASXL1: clonal haematopoiesis that outlasts remission."""
         return self.gene is not None and self.gene.strip().upper() in DTA_GENES
 
     @property
@@ -255,9 +258,10 @@ def normalise(marker: TrackedMarker, sequence: str, offset: int) -> TrackedMarke
     start = marker.position - offset
     end = start + len(marker.ref)
     if start < 0 or end > len(seq):
+        last = marker.position + len(marker.ref) - 1
         raise InputFileError(
-            f"marker {marker.label}: REF {marker.chrom}:{marker.position}-{marker.position + len(marker.ref) - 1}"
-            f" lies outside the reference stretch {offset}-{offset + len(seq) - 1}"
+            f"marker {marker.label}: REF {marker.chrom}:{marker.position}-{last} lies outside "
+            f"the reference stretch {offset}-{offset + len(seq) - 1}"
         )
     found = seq[start:end]
     if found != marker.ref:
@@ -392,6 +396,8 @@ def _bases_problem(bases: str) -> str | None:
         return "the allele is empty; write indels VCF-style with the base before them"
     if bases.startswith("<") or bases == "*" or "[" in bases or "]" in bases:
         return f"symbolic allele {bases!r} cannot be tracked; give the sequence"
+    if "," in bases:
+        return f"{_short(bases)} holds several alleles; give one ALT allele per row"
     if bases == "-":
         return "'-' is not an allele; write indels VCF-style with the base before them"
     if "N" in bases and set(bases) <= set("ACGTN"):
@@ -400,8 +406,9 @@ def _bases_problem(bases: str) -> str | None:
 
 
 def _text_problem(text: str | None) -> str | None:
-    if text is not None and not text.isprintable():
-        return f"{text!r} contains control characters"
+    """Refuse control characters and line breaks: a marker TSV must keep one row per line."""
+    if text is not None and any(unicodedata.category(c) in ("Cc", "Zl", "Zp") for c in text):
+        return f"{_short(text)} contains control characters or line breaks"
     return None
 
 
@@ -476,16 +483,18 @@ def _read_text(file: Path, compressed: bool) -> str:
 # --- TSV / CSV ----------------------------------------------------------------------------------
 
 
-def _header_columns(cells: Sequence[str]) -> dict[str, int]:
+def _header_columns(cells: Sequence[str]) -> tuple[dict[str, int], list[str]]:
+    """Map our column keys to indexes; also return keys named twice (``pos`` and ``position``)."""
     names = [c.strip().lower() for c in cells]
     columns: dict[str, int] = {}
+    twice: list[str] = []
     for key, aliases in _COLUMN_ALIASES.items():
         hits = [i for i, n in enumerate(names) if n in aliases]
         if hits:
             columns[key] = hits[0]
-            if len(hits) > 1:
-                columns[f"{key}\0duplicate"] = hits[1]
-    return columns
+        if len(hits) > 1:
+            twice.append(key)
+    return columns, twice
 
 
 def _split_header(line: str, delimiter: str | None) -> tuple[list[str], str]:
@@ -498,35 +507,32 @@ def _split_header(line: str, delimiter: str | None) -> tuple[list[str], str]:
     return cells, delimiter
 
 
-def _read_table(
-    file: Path, text: str, delimiter: str | None
-) -> list[tuple[str, TrackedMarker]]:
+def _read_table(file: Path, text: str, delimiter: str | None) -> list[tuple[str, TrackedMarker]]:
     lines = text.split("\n")
     header_index = None
     columns: dict[str, int] = {}
+    twice: list[str] = []
     for index, raw in enumerate(lines):
         line = raw.rstrip("\r")
         if not line.strip():
             continue
-        if line.startswith("#"):
-            cells, sep = _split_header(line.lstrip("#"), delimiter)
-            found = _header_columns(cells)
-            if all(k in found for k in _REQUIRED):
-                header_index, columns, delimiter = index, found, sep
-                break
+        # A "#chrom pos ..." line (BED and VCF habit) is the header, other "#" lines comments.
+        comment = line.startswith("#")
+        cells, sep = _split_header(line.lstrip("#") if comment else line, delimiter)
+        found, found_twice = _header_columns(cells)
+        if comment and not all(k in found for k in _REQUIRED):
             continue
-        cells, sep = _split_header(line, delimiter)
-        header_index, columns, delimiter = index, _header_columns(cells), sep
+        header_index, columns, twice, delimiter = index, found, found_twice, sep
         break
     if header_index is None or delimiter is None:
         raise InputFileError(f"marker file {file} has no header line, only comments")
     header_row = header_index + 1
-    for key in _COLUMN_ALIASES:
-        if f"{key}\0duplicate" in columns:
-            raise InputFileError(
-                f"{file}, row {header_row}: the header has two {key!r} columns "
-                f"({' or '.join(_COLUMN_ALIASES[key])})"
-            )
+    if twice:
+        key = twice[0]
+        raise InputFileError(
+            f"{file}, row {header_row}: the header has two {key!r} columns "
+            f"({' or '.join(_COLUMN_ALIASES[key])})"
+        )
     missing = [k for k in _REQUIRED if k not in columns]
     if missing:
         raise InputFileError(
@@ -535,7 +541,8 @@ def _read_table(
         )
     rows: list[tuple[str, TrackedMarker]] = []
     body = io.StringIO("\n".join(lines[header_index + 1 :]), newline="")
-    reader = csv.reader(body, delimiter=delimiter)
+    # strict: an unclosed quote would otherwise swallow every later row into one cell.
+    reader = csv.reader(body, delimiter=delimiter, strict=True)
     line_before = 0
     try:
         for cells in reader:
@@ -579,8 +586,6 @@ def _table_marker(
         problem = _bases_problem(bases)
         if problem:
             raise fail(key, problem)
-    if "," in alt:
-        raise fail("alt", "give one ALT allele per row")
     if ref == alt:
         raise fail("alt", f"ALT {_short(alt)} is the same as REF; that is no variant")
     text_fields: dict[str, str | None] = {}
@@ -603,7 +608,7 @@ def _table_marker(
     )
 
 
-def _parse_vaf(text: str | None, fail: Any) -> float | None:
+def _parse_vaf(text: str | None, fail: _Fail) -> float | None:
     if not text or text in (".", "NA", "na"):
         return None
     percent = text.endswith("%")
@@ -614,7 +619,7 @@ def _parse_vaf(text: str | None, fail: Any) -> float | None:
     if percent:
         value /= 100.0
     if not math.isfinite(value) or not 0.0 <= value <= 1.0:
-        hint = f"; write {value / 100:g} or {text}%" if 1.0 < value <= 100.0 else ""
+        hint = f"; write {value / 100:g} or {text}%" if not percent and 1.0 < value <= 100 else ""
         raise fail(f"{_short(text)} is not a fraction between 0 and 1{hint}")
     return value
 
@@ -687,7 +692,7 @@ def _vcf_markers(file: Path, vcf: Any) -> Iterator[tuple[str, TrackedMarker]]:
             if vaf is None and fields["format_af"] is not None:
                 vaf = _pick(fields["format_af"], index)
             column = "INFO AF" if fields["info_af"] is not None else "FORMAT AF"
-            vaf_value = _vcf_vaf(vaf, lambda p, c=column: InputFileError(f"{file}, {where}, {c}: {p}"))
+            vaf_value = _vcf_vaf(vaf, _failer(f"{file}, {where}, {column}"))
             gene = fields["gene"].get(alt) or fields["gene"].get("")
             problem = _text_problem(gene)
             if problem:
@@ -695,13 +700,23 @@ def _vcf_markers(file: Path, vcf: Any) -> Iterator[tuple[str, TrackedMarker]]:
             name = fields["id"] if len(alts) == 1 else None
             if _text_problem(name):
                 name = None
-            marker = TrackedMarker(chrom, pos, ref, alt, gene=gene, name=name, diagnosis_vaf=vaf_value)
+            marker = TrackedMarker(
+                chrom, pos, ref, alt, gene=gene, name=name, diagnosis_vaf=vaf_value
+            )
             yield where, marker
+
+
+def _failer(prefix: str) -> _Fail:
+    def fail(problem: str) -> InputFileError:
+        return InputFileError(f"{prefix}: {problem}")
+
+    return fail
 
 
 def _vcf_fields(record: Any, csq_symbol: int | None) -> dict[str, Any]:
     info = record.info
-    info_af = info["AF"] if "AF" in info else None
+    # Not info.get(): pysam raises "Invalid header" for a key the header does not declare.
+    info_af = info["AF"] if "AF" in info else None  # noqa: SIM401
     format_af = None
     if "AF" in record.format and len(record.samples) > 0:
         format_af = record.samples[0]["AF"]
@@ -755,7 +770,7 @@ def _pick(value: Any, index: int) -> Any:
     return values[index] if index < len(values) else None
 
 
-def _vcf_vaf(value: Any, fail: Any) -> float | None:
+def _vcf_vaf(value: Any, fail: _Fail) -> float | None:
     if value is None:
         return None
     try:
@@ -780,9 +795,7 @@ def _read_call_json(file: Path, text: str) -> list[tuple[str, TrackedMarker]]:
     except RecursionError:
         raise InputFileError(f"{file}: JSON nested too deeply to be an mrd call result") from None
     if not isinstance(data, dict) or data.get("schema") != "mrd-call":
-        raise InputFileError(
-            f"{file} is JSON but not an mrd call result (no \"schema\": \"mrd-call\")"
-        )
+        raise InputFileError(f'{file} is JSON but not an mrd call result (no "schema": "mrd-call")')
     version = data.get("schema_version")
     if not isinstance(version, str) or version.split(".")[0] != "1":
         raise InputFileError(
@@ -797,15 +810,13 @@ def _read_call_json(file: Path, text: str) -> list[tuple[str, TrackedMarker]]:
         if not isinstance(finding, dict):
             raise InputFileError(f"{file}, {where}: a finding must be a JSON object")
         source = finding.get("marker")
-        if source not in CALL_MARKERS:
+        if not isinstance(source, str) or source not in CALL_MARKERS:
             continue  # readers of 1.x ignore markers they do not know
-        rows.append((where, _finding_marker(file, where, str(source), finding)))
+        rows.append((where, _finding_marker(file, where, source, finding)))
     return rows
 
 
-def _finding_marker(
-    file: Path, where: str, source: str, finding: dict[str, Any]
-) -> TrackedMarker:
+def _finding_marker(file: Path, where: str, source: str, finding: dict[str, Any]) -> TrackedMarker:
     def fail(key: str, problem: str) -> InputFileError:
         return InputFileError(f"{file}, {where} ({source}), key {key!r}: {problem}")
 

@@ -220,7 +220,7 @@ class Background:
         The smallest k with P(X <= k) >= q, the definition of ``scipy.stats`` ``ppf``.
         """
         _check_probability(q, "q")
-        return _sum_quantile([(_check_depth(depth), self)], q)
+        return _NullSum([(_check_depth(depth), self)]).quantile(q)
 
     def sf(self, k: int, depth: int) -> float:
         """P(X >= k) under the null: the p-value of observing `k` alt units at this depth.
@@ -228,7 +228,7 @@ class Background:
         Note that this is ``P(X >= k)``, not scipy's ``sf`` (``P(X > k)``), because a p-value
         includes the observed count. Small tails are summed directly, not as ``1 - cdf``.
         """
-        return _sum_sf([(_check_depth(depth), self)], int(k))
+        return _NullSum([(_check_depth(depth), self)]).sf(int(k))
 
     def mean(self, depth: int) -> float:
         """Expected alt count under the null at this depth."""
@@ -343,87 +343,83 @@ def _convolve(x: FloatArray, y: FloatArray, length: int) -> FloatArray:
     return out
 
 
-def _sum_pmf_upto(components: Sequence[_Component], kmax: int) -> FloatArray:
-    """Pmf of the sum of independent null counts, for k = 0..kmax (exact, truncated)."""
-    result: FloatArray | None = None
-    for depth, background in components:
-        if depth <= 0 or background.mu == 0.0:
-            continue  # the count is 0 for sure: a point mass, the identity of convolution
-        pmf = _pmf_upto(depth, background, kmax)
-        result = pmf if result is None else _convolve(result, pmf, kmax + 1)
-    if result is None:
-        result = np.zeros(kmax + 1, dtype=np.float64)
-        result[0] = 1.0
-    return result
+class _NullSum:
+    """The null distribution of the total alt count over independent sites (one site or a pool).
 
-
-def _moments(components: Iterable[_Component]) -> tuple[float, float]:
-    """Mean and variance of the sum of independent null counts."""
-    mean = var = 0.0
-    for depth, background in components:
-        mean += background.mean(depth)
-        var += background.variance(depth)
-    return mean, var
-
-
-def _total_depth(components: Iterable[_Component]) -> int:
-    return sum(max(depth, 0) for depth, _ in components)
-
-
-def _single_binomial(components: Sequence[_Component]) -> _Component | None:
-    """The component when there is exactly one binomial site (scipy's exact routines apply)."""
-    if len(components) == 1 and components[0][1].is_binomial:
-        return components[0]
-    return None
-
-
-def _sum_quantile(components: Sequence[_Component], q: float) -> int:
-    """Smallest k with P(S <= k) >= q for the sum S of the null counts.
-
-    The pmf is computed up to Cantelli's bound ``mean + sd sqrt(q / (1 - q))``, beyond which at
-    most ``1 - q`` of the mass can lie, so the search range is guaranteed to hold the quantile
-    however heavy the beta-binomial tail is.
+    The pmf of the sum is the exact convolution of the per-site pmfs, computed up to the largest
+    count any question needs and kept: the pmf up to K does not depend on how far it was
+    computed, so one array answers the LoB, the alpha quantile, the threshold search and the
+    p-value of one assessment.
     """
-    total = _total_depth(components)
-    if total == 0:
-        return 0
-    single = _single_binomial(components)
-    if single is not None:
-        return int(stats.binom.ppf(q, single[0], single[1].mu))
-    mean, var = _moments(components)
-    kmax = min(total, math.ceil(mean + math.sqrt(var * q / (1.0 - q))) + 1)
-    cdf = np.cumsum(_sum_pmf_upto(components, kmax))
-    return min(int(np.searchsorted(cdf, q, side="left")), kmax)
 
+    def __init__(self, components: Iterable[_Component]) -> None:
+        self.components = tuple((max(int(d), 0), b) for d, b in components)
+        self.total = sum(d for d, _ in self.components)
+        self.mean = sum(b.mean(d) for d, b in self.components)
+        self.var = sum(b.variance(d) for d, b in self.components)
+        live = [(d, b) for d, b in self.components if d > 0 and b.mu > 0.0]
+        self._live = live
+        # One binomial site: scipy's exact (Boost) quantile and tail routines apply directly.
+        self._binomial = live[0] if len(live) == 1 and live[0][1].is_binomial else None
+        self._pmf = np.ones(1, dtype=np.float64) if not live else np.zeros(0, dtype=np.float64)
 
-def _sum_sf(components: Sequence[_Component], k: int) -> float:
-    """P(S >= k) for the sum S of the null counts, accurate in the far upper tail too."""
-    if k <= 0:
-        return 1.0
-    total = _total_depth(components)
-    if k > total:
-        return 0.0
-    single = _single_binomial(components)
-    if single is not None:
-        return float(stats.binom.sf(k - 1, single[0], single[1].mu))
-    below = float(_sum_pmf_upto(components, k - 1).sum())
-    if below < 0.5:
-        return min(max(1.0 - below, 0.0), 1.0)
-    # Upper tail: sum it directly (1 - cdf would round small p-values to 0). Past the median the
-    # pmf falls, so widen the window until its last term no longer matters.
-    _, var = _moments(components)
-    width = max(64, math.ceil(math.sqrt(var)))
-    while True:
-        kmax = min(total, k + width)
-        pmf = _sum_pmf_upto(components, kmax)
-        tail = float(pmf[k:].sum())
-        if kmax == total or pmf[-1] <= _TAIL_EPS * tail:
-            return min(max(tail, 0.0), 1.0)
-        width *= 4
+    def pmf_upto(self, kmax: int) -> FloatArray:
+        """P(S = k) for k = 0..kmax (zeros past the total depth)."""
+        kmax = max(kmax, 0)
+        if self._pmf.size <= min(kmax, self.total) and self._live:
+            # Grow geometrically so a sequence of widening questions costs O(final size).
+            size = min(max(kmax, 2 * self._pmf.size), self.total)
+            result: FloatArray | None = None
+            for depth, background in self._live:
+                pmf = _pmf_upto(depth, background, size)
+                result = pmf if result is None else _convolve(result, pmf, size + 1)
+            assert result is not None
+            self._pmf = result
+        out = np.zeros(kmax + 1, dtype=np.float64)
+        take = min(kmax + 1, self._pmf.size)
+        out[:take] = self._pmf[:take]
+        return out
+
+    def quantile(self, q: float) -> int:
+        """Smallest k with P(S <= k) >= q.
+
+        The pmf is computed up to Cantelli's bound ``mean + sd sqrt(q / (1 - q))``, beyond which
+        at most ``1 - q`` of the mass can lie, so the search range is guaranteed to hold the
+        quantile however heavy the beta-binomial tail is.
+        """
+        if not self._live:
+            return 0
+        if self._binomial is not None:
+            return int(stats.binom.ppf(q, self._binomial[0], self._binomial[1].mu))
+        kmax = min(self.total, math.ceil(self.mean + math.sqrt(self.var * q / (1.0 - q))) + 1)
+        cdf = np.cumsum(self.pmf_upto(kmax))
+        return min(int(np.searchsorted(cdf, q, side="left")), kmax)
+
+    def sf(self, k: int) -> float:
+        """P(S >= k), accurate in the far upper tail too."""
+        if k <= 0:
+            return 1.0
+        if k > self.total or not self._live:
+            return 0.0
+        if self._binomial is not None:
+            return float(stats.binom.sf(k - 1, self._binomial[0], self._binomial[1].mu))
+        below = float(self.pmf_upto(k - 1).sum())
+        if below < 0.5:
+            return min(max(1.0 - below, 0.0), 1.0)
+        # Upper tail: sum it directly (1 - cdf would round small p-values to 0). Past the median
+        # the pmf falls, so widen the window until its last term no longer matters.
+        width = max(64, math.ceil(math.sqrt(self.var)))
+        while True:
+            kmax = min(self.total, k + width)
+            pmf = self.pmf_upto(kmax)
+            tail = float(pmf[k:].sum())
+            if kmax == self.total or pmf[-1] <= _TAIL_EPS * tail:
+                return min(max(tail, 0.0), 1.0)
+            width *= 4
 
 
 def _threshold(
-    components: Sequence[_Component], *, lob_quantile: float, alpha: float, min_alt: int
+    null: _NullSum, *, lob_quantile: float, alpha: float, min_alt: int
 ) -> tuple[int, int]:
     """The LoB and the alt threshold (smallest alt count that is a detection) of a test.
 
@@ -431,14 +427,12 @@ def _threshold(
     p-value falls with k, so the detections are exactly the counts from the threshold up.
     Returns ``total depth + 1`` as the threshold when no possible count is a detection.
     """
-    lob = _sum_quantile(components, lob_quantile)
-    total = _total_depth(components)
+    lob = null.quantile(lob_quantile)
     # P(S >= q + 1) <= alpha for the (1 - alpha)-quantile q, so the threshold is at least there.
-    start = max(lob + 1, _sum_quantile(components, 1.0 - alpha) + 1, min_alt, 1)
-    threshold = start
-    while threshold <= total and _sum_sf(components, threshold) >= alpha:
+    threshold = max(lob + 1, null.quantile(1.0 - alpha) + 1, min_alt, 1)
+    while threshold <= null.total and null.sf(threshold) >= alpha:
         threshold += 1
-    return lob, min(threshold, total + 1)
+    return lob, min(threshold, null.total + 1)
 
 
 # --------------------------------------------------------------------------------------------
@@ -459,13 +453,13 @@ class _Detection:
     """
 
     def __init__(self, components: Sequence[_Component], threshold: int) -> None:
-        self.depth = _total_depth(components)
+        self.depth = sum(max(depth, 0) for depth, _ in components)
         self.threshold = threshold
         self.reachable = 1 <= threshold <= self.depth
         last = max(threshold - 1, 0)
         self._m = np.arange(last + 1, dtype=np.float64)
         reduced = [(max(depth - last, 0), background) for depth, background in components]
-        cdf = np.minimum(np.cumsum(_sum_pmf_upto(reduced, last)), 1.0)
+        cdf = np.minimum(np.cumsum(_NullSum(reduced).pmf_upto(last)), 1.0)
         # _errors_reach[m] = P(E >= T - m) = 1 - P(E <= T - 1 - m), for m = 0..T-1.
         self._errors_reach = (1.0 - cdf)[::-1].copy()
         self._errors_matter = bool(np.any(self._errors_reach > 0.0))
@@ -475,6 +469,8 @@ class _Detection:
         if not self.reachable:
             return 0.0
         f = min(max(float(vaf), 0.0), 1.0)
+        if f < 1e-300:  # subnormal rates overflow scipy's binomial; they are 0 to any precision
+            f = 0.0
         last = self.threshold - 1
         p = float(stats.binom.sf(last, self.depth, f))
         if self._errors_matter:
@@ -732,9 +728,8 @@ def detection_threshold(
     states is that of the rule it applies (with ``min_alt = 2`` and no background the LoD is
     ~4.74 / depth, not 3 / depth).
     """
-    components = [(_check_depth(depth), background)]
     return _threshold(
-        components,
+        _NullSum([(_check_depth(depth), background)]),
         lob_quantile=settings.lob_quantile,
         alpha=settings.alpha,
         min_alt=settings.min_alt,
@@ -821,7 +816,8 @@ def _assess(
     unit: str,
     source: str,
 ) -> MarkerAssessment:
-    depth = _total_depth(components)
+    null = _NullSum(components)
+    depth = null.total
     if depth == 0:
         return MarkerAssessment(
             alt=alt,
@@ -840,12 +836,12 @@ def _assess(
             alt_threshold=1,
         )
     lob, threshold = _threshold(
-        components,
+        null,
         lob_quantile=settings.lob_quantile,
         alpha=settings.alpha,
         min_alt=settings.min_alt,
     )
-    p_value = _sum_sf(components, alt)
+    p_value = null.sf(alt)
     lod = _Detection(components, threshold).lod(settings.power)
     detected = alt > lob and p_value < settings.alpha and alt >= settings.min_alt
     if detected:
