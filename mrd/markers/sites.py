@@ -28,6 +28,7 @@ with the very same rules; see :func:`count_site`.
 
 from __future__ import annotations
 
+import heapq
 import itertools
 import logging
 from collections import defaultdict
@@ -60,6 +61,13 @@ an error rate measured on a handful of positions is too noisy to be of use."""
 
 UMI_SAMPLE = 2000
 """Records looked at to decide whether the library has UMIs (a majority must carry one)."""
+
+MD_VOTES = 3
+"""Reads whose MD tag votes for the reference base of each position."""
+
+BASE_VOTES = 25
+"""Reads whose own bases vote for the reference where no read has an MD tag; a majority of that
+many is robust to sequencing errors and to a low-level variant, not to a germline one."""
 
 _NO_CALL = -1  # no usable base: not covered, deleted, N, or below the base-quality threshold
 _CONFLICT = -2  # the two mates of a template read different bases here
@@ -202,7 +210,12 @@ class _LocalReference:
 
 
 def _local_reference(reads: Sequence[pysam.AlignedSegment]) -> _LocalReference | None:
-    """Vote the reference base of every position the reads cover, MD tags first."""
+    """Vote the reference base of every position the reads cover, MD tags first.
+
+    A few votes per position are enough (MD tags agree unless one is broken), so in deep data
+    most reads are skipped: reads come sorted by start, hence a read adds nothing new when at
+    least that many earlier voters already reach past its end.
+    """
     spans = [(r.reference_start, r.reference_end) for r in reads if r.reference_end is not None]
     if not spans:
         return None
@@ -210,32 +223,49 @@ def _local_reference(reads: Sequence[pysam.AlignedSegment]) -> _LocalReference |
     hi = max(e for _, e in spans)
     md_votes = np.zeros((hi - lo, 4), dtype=np.int32)
     read_votes = np.zeros((hi - lo, 4), dtype=np.int32)
-    for read in reads:
-        if read.reference_end is None or not read.query_sequence:
+    md_ends: list[int] = []  # min-heaps of the largest ends of the voters so far
+    read_ends: list[int] = []
+    for read in sorted(reads, key=lambda r: int(r.reference_start)):
+        end = read.reference_end
+        if end is None or not read.query_sequence:
             continue
+        if len(md_ends) >= MD_VOTES and end <= md_ends[0]:
+            continue
+        sequence = None
         if read.has_tag("MD"):
             try:
                 sequence = read.get_reference_sequence()
             except (ValueError, AssertionError):  # a malformed MD tag: use the bases instead
                 sequence = None
-            if sequence:
-                codes = _CODE[np.frombuffer(sequence.encode(), dtype=np.uint8)]
-                index = np.arange(read.reference_start - lo, read.reference_start - lo + len(codes))
-                known = codes >= 0
-                md_votes[index[known], codes[known]] += 1
-                continue
+        if sequence:
+            codes = _CODE[np.frombuffer(sequence.encode(), dtype=np.uint8)]
+            index = np.arange(read.reference_start - lo, read.reference_start - lo + len(codes))
+            known = codes >= 0
+            md_votes[index[known], codes[known]] += 1
+            _keep_largest(md_ends, end, MD_VOTES)
+            continue
+        if len(read_ends) >= BASE_VOTES and end <= read_ends[0]:
+            continue
         query = _CODE[np.frombuffer(read.query_sequence.encode(), dtype=np.uint8)]
         for ref_start, ref_end, query_start in _blocks(read):
             codes = query[query_start : query_start + ref_end - ref_start]
             index = np.arange(ref_start - lo, ref_end - lo)
             known = codes >= 0
             read_votes[index[known], codes[known]] += 1
+        _keep_largest(read_ends, end, BASE_VOTES)
     from_md = md_votes.sum(axis=1) > 0
     votes = np.where(from_md[:, None], md_votes, read_votes)
     best = votes.argmax(axis=1)
     covered = votes.sum(axis=1) > 0
     bases = "".join("ACGT"[b] if c else "N" for b, c in zip(best, covered, strict=True))
     return _LocalReference(lo, bases, from_md)
+
+
+def _keep_largest(heap: list[int], value: int, size: int) -> None:
+    if len(heap) < size:
+        heapq.heappush(heap, value)
+    elif value > heap[0]:
+        heapq.heapreplace(heap, value)
 
 
 def _trim(position: int, ref: str, alt: str) -> tuple[int, str, str]:
@@ -569,10 +599,11 @@ def _substitution_background(
         seen = np.ones((matrix.shape[0], width), dtype=bool)
         differ = np.ones((matrix.shape[0], width), dtype=bool)
         allowed = np.ones(width, dtype=bool)
-        for k in range(n):
+        for k, (ref_base, alt_base) in enumerate(zip(site.ref, site.alt, strict=True)):
             seen &= observed[:, k : k + width]
-            differ &= matrix[:, k : k + width] != ref_codes[k : k + width]
             allowed &= positions[k : k + width]
+            if ref_base != alt_base:  # a base the MNV keeps (ACG>TCA) need not change
+                differ &= matrix[:, k : k + width] != ref_codes[k : k + width]
         depth = int((seen & allowed).sum())
         alt = int((seen & differ & allowed).sum())
         return alt, depth, f"{n}-base substitution"
