@@ -59,8 +59,16 @@ _STIRLING_MIN = 1e3
 _FFT_MIN = 2048
 """Convolutions of pmfs longer than this use FFT (O(n log n)) instead of the direct sum."""
 
-_TAIL_EPS = 1e-17
-"""An upper-tail sum stops once its last term is this small relative to the sum."""
+_FFT_NOISE = 1e-14
+"""Terms of an FFT convolution below this fraction of its largest term are set to 0 (pooled
+p-values below ~1e-15 therefore come out as 0)."""
+
+_TAIL_EPS = 1e-12
+"""An upper-tail sum stops once what may lie beyond its window is this small relative to it."""
+
+_SUBTRACT_MIN = 1e-3
+"""A p-value above this is taken as 1 - cdf (absolute error ~1e-9 at depth 10^6, so a relative
+error below 1e-6); a smaller one is summed over the tail itself."""
 
 _LOG10_XTOL = 1e-10
 """Tolerance of the LoD root search, in log10(VAF): a relative error of about 2e-10."""
@@ -150,8 +158,8 @@ class Background:
     @classmethod
     def fit(
         cls,
-        alt: Sequence[int],
-        depth: Sequence[int],
+        alt: Sequence[int] | NDArray[Any],
+        depth: Sequence[int] | NDArray[Any],
         *,
         source: str = "panel-of-normals",
         prior_mu: float = 1e-6,
@@ -336,7 +344,10 @@ def _convolve(x: FloatArray, y: FloatArray, length: int) -> FloatArray:
     if min(x.size, y.size) <= 1 or max(x.size, y.size) < _FFT_MIN:
         full = np.convolve(x, y)
     else:
-        full = np.clip(signal.fftconvolve(x, y), 0.0, None)
+        # FFT rounding leaves noise of ~1e-16 of the largest term everywhere; zero what is
+        # indistinguishable from it, so tails end instead of trailing off in noise.
+        full = signal.fftconvolve(x, y)
+        full[full < _FFT_NOISE * float(full.max())] = 0.0
     out = np.zeros(length, dtype=np.float64)
     take = min(length, full.size)
     out[:take] = full[:take]
@@ -404,16 +415,19 @@ class _NullSum:
         if self._binomial is not None:
             return float(stats.binom.sf(k - 1, self._binomial[0], self._binomial[1].mu))
         below = float(self.pmf_upto(k - 1).sum())
-        if below < 0.5:
+        if 1.0 - below > _SUBTRACT_MIN:
             return min(max(1.0 - below, 0.0), 1.0)
-        # Upper tail: sum it directly (1 - cdf would round small p-values to 0). Past the median
-        # the pmf falls, so widen the window until its last term no longer matters.
+        # Small upper tail: sum it directly (1 - cdf would round small p-values to 0). Past the
+        # median the pmf falls, so widen the window until its last term no longer matters.
         width = max(64, math.ceil(math.sqrt(self.var)))
         while True:
             kmax = min(self.total, k + width)
             pmf = self.pmf_upto(kmax)
             tail = float(pmf[k:].sum())
-            if kmax == self.total or pmf[-1] <= _TAIL_EPS * tail:
+            # What lies beyond, if the pmf keeps falling at least as fast as at the window's end.
+            ratio = pmf[-1] / pmf[-2] if pmf[-2] > 0.0 else 0.0
+            beyond = pmf[-1] * ratio / (1.0 - ratio) if ratio < 1.0 else math.inf
+            if kmax == self.total or beyond <= _TAIL_EPS * tail:
                 return min(max(tail, 0.0), 1.0)
             width *= 4
 
@@ -455,7 +469,6 @@ class _Detection:
     def __init__(self, components: Sequence[_Component], threshold: int) -> None:
         self.depth = sum(max(depth, 0) for depth, _ in components)
         self.threshold = threshold
-        self.reachable = 1 <= threshold <= self.depth
         last = max(threshold - 1, 0)
         self._m = np.arange(last + 1, dtype=np.float64)
         reduced = [(max(depth - last, 0), background) for depth, background in components]
@@ -466,8 +479,10 @@ class _Detection:
 
     def probability(self, vaf: float) -> float:
         """P(alt >= threshold) when the true VAF is `vaf`."""
-        if not self.reachable:
-            return 0.0
+        if self.threshold <= 0:
+            return 1.0  # every count, 0 included, passes
+        if self.threshold > self.depth:
+            return 0.0  # more alt units than units: no VAF reaches it
         f = min(max(float(vaf), 0.0), 1.0)
         if f < 1e-300:  # subnormal rates overflow scipy's binomial; they are 0 to any precision
             f = 0.0
@@ -770,7 +785,7 @@ def assess_marker(
         ValueError: When ``alt`` or ``depth`` is negative or ``alt > depth``.
     """
     _check_counts(alt, depth)
-    return _assess(alt, [(int(depth), background)], settings, unit, background.label)
+    return _assess(int(alt), [(int(depth), background)], settings, unit, background.label)
 
 
 def pooled_assessment(
