@@ -93,6 +93,7 @@ class TrackedMarker:
     The chromosome is kept without ``chr`` and the bases in upper case (both are canonicalised on
     construction), so markers from a ``chr13`` VCF and a ``13`` table compare equal and a
     follow-up BAM of either naming can be searched with :meth:`mrd.genome.GenomeInfo.chrom`.
+    Text fields are stripped and blank ones become None, as a table cell would read back.
 
     Attributes:
         chrom: Chromosome without ``chr`` (``"13"``, ``"X"``, ``"MT"``).
@@ -122,6 +123,8 @@ class TrackedMarker:
         object.__setattr__(self, "chrom", bare_chrom(self.chrom.strip()))
         object.__setattr__(self, "ref", self.ref.upper())
         object.__setattr__(self, "alt", self.alt.upper())
+        for field in ("gene", "name", "source_marker"):
+            object.__setattr__(self, field, _optional_text(getattr(self, field)))
         problems = [
             _chrom_problem(self.chrom),
             _position_problem(self.position),
@@ -379,7 +382,7 @@ def _chrom_problem(chrom: str) -> str | None:
     if not chrom:
         return "the chromosome is empty"
     if chrom[0] in "#*=" or any(c.isspace() or not c.isprintable() for c in chrom):
-        return f"{chrom!r} is not a chromosome name"
+        return f"{_short(chrom)} is not a chromosome name"
     return None
 
 
@@ -420,6 +423,11 @@ def _vaf_problem(vaf: float | None) -> str | None:
     if not math.isfinite(vaf) or not 0.0 <= vaf <= 1.0:
         return f"VAF {vaf!r} is not a fraction between 0 and 1"
     return None
+
+
+def _one_line(error: BaseException) -> str:
+    """Library errors can span lines; the CLI prints one."""
+    return " ".join(str(error).split()) or type(error).__name__
 
 
 def _short(text: str, limit: int = 40) -> str:
@@ -469,7 +477,7 @@ def _read_text(file: Path, compressed: bool) -> str:
         else:
             data = file.read_bytes()
     except (OSError, EOFError, zlib.error) as exc:
-        raise InputFileError(f"cannot read marker file {file}: {exc}") from None
+        raise InputFileError(f"cannot read marker file {file}: {_one_line(exc)}") from None
     try:
         # utf-8-sig: spreadsheet programs put a byte-order mark before the header.
         return data.decode("utf-8-sig")
@@ -553,7 +561,7 @@ def _read_table(file: Path, text: str, delimiter: str | None) -> list[tuple[str,
             rows.append((f"row {row}", _table_marker(file, row, cells, columns)))
     except csv.Error as exc:
         raise InputFileError(
-            f"{file}, row {header_row + line_before + 1}: cannot split the row: {exc}"
+            f"{file}, row {header_row + line_before + 1}: cannot split the row: {_one_line(exc)}"
         ) from None
     return rows
 
@@ -641,7 +649,7 @@ def _read_vcf(file: Path, head: bytes, text_head: bytes) -> list[tuple[str, Trac
         try:
             vcf = pysam.VariantFile(str(file), "r")
         except (ValueError, OSError) as exc:
-            raise InputFileError(f"cannot read marker VCF {file}: {exc}") from None
+            raise InputFileError(f"cannot read marker VCF {file}: {_one_line(exc)}") from None
         with vcf:
             return list(_vcf_markers(file, vcf))
     finally:
@@ -660,7 +668,9 @@ def _vcf_markers(file: Path, vcf: Any) -> Iterator[tuple[str, TrackedMarker]]:
         except StopIteration:
             return
         except (ValueError, OSError, KeyError, TypeError) as exc:
-            raise InputFileError(f"{file}, {where}: cannot parse the VCF record: {exc}") from None
+            raise InputFileError(
+                f"{file}, {where}: cannot parse the VCF record: {_one_line(exc)}"
+            ) from None
         try:
             chrom, pos = str(record.chrom), int(record.pos)
             where = f"record {number} ({chrom}:{pos})"
@@ -671,7 +681,9 @@ def _vcf_markers(file: Path, vcf: Any) -> Iterator[tuple[str, TrackedMarker]]:
             ref = str(record.ref or "").upper()
             fields = _vcf_fields(record, csq_symbol)
         except (ValueError, OSError, KeyError, TypeError, IndexError) as exc:
-            raise InputFileError(f"{file}, {where}: cannot parse the VCF record: {exc}") from None
+            raise InputFileError(
+                f"{file}, {where}: cannot parse the VCF record: {_one_line(exc)}"
+            ) from None
         chrom = bare_chrom(chrom)
         problem = _chrom_problem(chrom)
         if problem:
