@@ -7,19 +7,34 @@ This is the function behind ``mrd call``; the CLI only parses options, calls
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from itertools import zip_longest
 from pathlib import Path
 from typing import Any
 
-from mrd.catalog import CATALOG_VERSION, reference_window
-from mrd.errors import RegionError
-from mrd.genome import Build, GenomeInfo
-from mrd.markers.flt3_itd import ItdFinding, ItdSettings, call_flt3_itd
-from mrd.markers.insertions import Library
-from mrd.markers.npm1 import Npm1Finding, Npm1Settings, call_npm1
+from mrd.assessment import (
+    Informative,
+    PooledMrd,
+    SiteFinding,
+    assess,
+    insertion_background,
+    pool,
+    site_background,
+)
+from mrd.catalog import CATALOG_VERSION, ReferenceWindow, reference_window
+from mrd.errors import InputFileError, RegionError
+from mrd.genome import Build, GenomeInfo, bare_chrom
+from mrd.markers.flt3_itd import ItdFinding, ItdResult, ItdSettings, call_flt3_itd
+from mrd.markers.insertions import Library, Proportion
+from mrd.markers.npm1 import Npm1Finding, Npm1Result, Npm1Settings, call_npm1
+from mrd.markers.realign import Insertion, left_normalise_insertion
+from mrd.markers.sites import count_site
+from mrd.markers.tracked import TrackedMarker
 from mrd.ngs.alignment import AlignmentSource, open_alignments
 from mrd.ngs.filters import FilterCounts, ReadFilter
 from mrd.ngs.region import Region
+from mrd.stats.sensitivity import Background, MarkerAssessment, SensitivitySettings
 
 SCHEMA = "mrd-call"
 SCHEMA_VERSION = "1.0"
@@ -28,7 +43,7 @@ SCHEMA_VERSION = "1.0"
 GENES = ("FLT3", "NPM1")
 """Catalog genes ``mrd call`` looks at, in the order findings are listed."""
 
-Finding = ItdFinding | Npm1Finding
+Finding = ItdFinding | Npm1Finding | SiteFinding
 
 
 @dataclass(frozen=True)
@@ -39,6 +54,10 @@ class CallSettings:
     npm1: Npm1Settings = field(default_factory=Npm1Settings)
     read_filter: ReadFilter = field(default_factory=ReadFilter)
     genes: tuple[str, ...] = GENES
+    sensitivity: SensitivitySettings = field(default_factory=SensitivitySettings)
+    markers: tuple[TrackedMarker, ...] = ()
+    include_dta: bool = False
+    include_germline: bool = False
 
 
 @dataclass(frozen=True)
@@ -83,6 +102,8 @@ class CallResult:
     targets: tuple[TargetResult, ...]
     findings: tuple[Finding, ...]
     settings: CallSettings
+    assessments: tuple[MarkerAssessment, ...] = ()
+    pooled: PooledMrd | None = None
 
     @property
     def library(self) -> str:
@@ -114,6 +135,10 @@ class CallResult:
                 "confidence_interval": {"method": "clopper-pearson", "level": 0.95},
                 "itd": self.settings.itd.as_dict(),
                 "npm1": self.settings.npm1.as_dict(),
+                "sensitivity": self.settings.sensitivity.as_dict(),
+                "markers": len(self.settings.markers),
+                "include_dta": self.settings.include_dta,
+                "include_germline": self.settings.include_germline,
                 "read_filter": {
                     "min_mapq": read_filter.min_mapq,
                     "min_mean_base_quality": read_filter.min_mean_base_quality,
@@ -122,7 +147,11 @@ class CallResult:
             },
             "read_filter": self.read_filter_counts.as_dict(),
             "targets": [t.as_dict() for t in self.targets],
-            "findings": [f.as_dict() for f in self.findings],
+            "findings": [
+                {**f.as_dict(), **({"mrd": a.as_dict()} if a is not None else {})}
+                for f, a in zip_longest(self.findings, self.assessments)
+            ],
+            "mrd": self.pooled.as_dict() if self.pooled is not None else None,
         }
 
 
@@ -141,26 +170,62 @@ def _has_reads(source: AlignmentSource, region: Region) -> bool:
     return next(source.file.fetch(*region.pysam_args), None) is not None
 
 
+def _window_insertion(marker: TrackedMarker, window: ReferenceWindow) -> Insertion | None:
+    """A tracked marker as an insertion allele of a catalog window, if it is one.
+
+    Raises:
+        InputFileError: When the marker's REF is not the reference base there (another build).
+    """
+    if marker.chrom != window.chrom or not window.start < marker.position < window.end:
+        return None
+    if not (len(marker.ref) == 1 and len(marker.alt) > 1 and marker.alt[0] == marker.ref):
+        return None
+    after = marker.position - window.start
+    if window.sequence[after] != marker.ref:
+        raise InputFileError(
+            f"marker {marker.label}: REF {marker.ref} is not the {window.build} reference base "
+            f"({window.sequence[after]}) there; markers from another genome build?"
+        )
+    return Insertion(*left_normalise_insertion(window.sequence, after, marker.alt[1:]))
+
+
+@dataclass
+class _GeneCall:
+    target: TargetResult
+    findings: tuple[Finding, ...] = ()
+    error_rate: float = 0.0
+    error_source: str = ""
+    unit: str = "templates"
+
+
 def _call_gene(
-    source: AlignmentSource, gene: str, settings: CallSettings
-) -> tuple[TargetResult, tuple[Finding, ...]]:
+    source: AlignmentSource, gene: str, settings: CallSettings, known: Sequence[Insertion]
+) -> _GeneCall:
     window = reference_window(gene, source.genome.build)
     region = Region(source.genome.chrom(window.chrom), window.start, window.end, gene)
     counts = FilterCounts()
     if not _has_reads(source, region):
-        return TargetResult(gene, region, False, None, counts, 0), ()
-    findings: tuple[Finding, ...]
+        return _GeneCall(TargetResult(gene, region, False, None, counts, 0))
+    result: ItdResult | Npm1Result
     if gene == "FLT3":
-        itd = call_flt3_itd(
-            source, read_filter=settings.read_filter, settings=settings.itd, counts=counts
+        result = call_flt3_itd(
+            source,
+            read_filter=settings.read_filter,
+            settings=settings.itd,
+            counts=counts,
+            known=known,
         )
-        findings, library, candidates = itd.findings, itd.library, itd.candidates
     else:
-        npm = call_npm1(
-            source, read_filter=settings.read_filter, settings=settings.npm1, counts=counts
+        result = call_npm1(
+            source,
+            read_filter=settings.read_filter,
+            settings=settings.npm1,
+            counts=counts,
+            known=known,
         )
-        findings, library, candidates = npm.findings, npm.library, npm.candidates
-    return TargetResult(gene, region, True, library, counts, candidates), findings
+    scan = result.scan
+    target = TargetResult(gene, region, True, result.library, counts, result.candidates)
+    return _GeneCall(target, result.findings, scan.error_rate, scan.error_source, scan.unit)
 
 
 def call_sample(
@@ -172,16 +237,18 @@ def call_sample(
     sample: str | None = None,
     make_index: bool = False,
 ) -> CallResult:
-    """Find and quantify the FLT3-ITD and NPM1 insertion clones of one BAM or CRAM.
+    """Find and quantify the FLT3-ITD and NPM1 clones and the tracked markers of one BAM/CRAM.
 
     A gene window without reads is reported as not analysed (a panel may lack it); a file with
-    reads in neither window is an error, since it is almost always the wrong file or panel.
+    reads in neither window and no tracked marker is an error, since it is almost always the
+    wrong file or panel. Every finding gets its MRD assessment (LoB, LoD, p-value, call), and the
+    patient's informative markers a pooled sample-level call.
 
     Args:
         bam: Coordinate-sorted, indexed BAM or CRAM.
         reference: FASTA for CRAM input (checked against the catalog windows).
         build: Genome build, when the header alone should not decide it.
-        settings: Caller and read-filter settings.
+        settings: Caller, read-filter, marker and sensitivity settings.
         sample: Sample name; defaults to the read groups' SM, else the file name.
         make_index: Build a missing index instead of failing.
 
@@ -189,26 +256,65 @@ def call_sample(
         The call result; nothing is written.
 
     Raises:
-        MrdError: For unreadable input, the wrong build, a missing index or no reads in any
-            target window, each with a one-line message.
+        MrdError: For unreadable input, the wrong build, a missing index, a marker whose REF
+            does not match, or no reads in any target window, each with a one-line message.
     """
     active = settings or CallSettings()
     path = Path(bam)
     targets: list[TargetResult] = []
     findings: list[Finding] = []
+    backgrounds: list[Background] = []
+    units: list[str] = []
     with open_alignments(path, reference=reference, build=build, make_index=make_index) as source:
+        build_of = source.genome.build
+        known: dict[str, list[Insertion]] = {gene: [] for gene in active.genes}
+        tracked_alleles: dict[tuple[str, Insertion], TrackedMarker] = {}
+        site_markers: list[TrackedMarker] = []
+        for marker in active.markers:
+            for gene in active.genes:
+                allele = _window_insertion(marker, reference_window(gene, build_of))
+                if allele is not None:
+                    known[gene].append(allele)
+                    tracked_alleles[(gene, allele)] = marker
+                    break
+            else:
+                site_markers.append(marker)
         for gene in active.genes:
-            target, found = _call_gene(source, gene, active)
-            targets.append(target)
-            findings.extend(found)
+            called = _call_gene(source, gene, active, known[gene])
+            targets.append(called.target)
+            background = insertion_background(called.error_rate, called.error_source)
+            for finding in called.findings:
+                findings.append(finding)
+                backgrounds.append(background)
+                units.append(finding.depth_unit)
+        for marker in site_markers:
+            count = count_site(source, marker, read_filter=active.read_filter)
+            site = SiteFinding(count, source.genome.chrom(marker.chrom))
+            findings.append(site)
+            backgrounds.append(site_background(count))
+            units.append(site.depth_unit)
         name = sample or _sample_name(source.samples, path)
         genome = source.genome
-    if not any(t.analysed for t in targets):
+    if not any(t.analysed for t in targets) and not site_markers:
         windows = ", ".join(f"{t.gene} {t.region}" for t in targets)
         raise RegionError(
             f"no reads in any target window ({windows}) of {path}; is this the right sample "
             "and panel?"
         )
+    sensitivity = active.sensitivity
+    assessments = tuple(
+        assess(_counted(f), bg, sensitivity, unit)
+        for f, bg, unit in zip(findings, backgrounds, units, strict=True)
+    )
+    informative = _informative(findings, backgrounds, tracked_alleles, bool(active.markers))
+    unit = "molecules" if units and all(u == "molecules" for u in units) else "templates"
+    pooled = pool(
+        informative,
+        sensitivity,
+        unit,
+        include_dta=active.include_dta,
+        include_germline=active.include_germline,
+    )
     return CallResult(
         sample=name,
         bam=path,
@@ -216,4 +322,46 @@ def call_sample(
         targets=tuple(targets),
         findings=tuple(findings),
         settings=active,
+        assessments=assessments,
+        pooled=pooled,
     )
+
+
+def _counted(finding: Finding) -> Proportion:
+    return finding.counted if isinstance(finding, SiteFinding) else finding.vaf
+
+
+def _informative(
+    findings: Sequence[Finding],
+    backgrounds: Sequence[Background],
+    tracked_alleles: dict[tuple[str, Insertion], TrackedMarker],
+    have_markers: bool,
+) -> list[Informative]:
+    """The markers the pooled call uses.
+
+    The tracked markers when a marker file was given (a follow-up); otherwise the FLT3-ITD and
+    NPM1 mutations found (a diagnosis sample), as they are the ones a lab would follow.
+    """
+    chosen: list[Informative] = []
+    by_label = {
+        (marker.chrom, marker.position, marker.ref, marker.alt): marker
+        for marker in tracked_alleles.values()
+    }
+    for finding, background in zip(findings, backgrounds, strict=True):
+        counted = _counted(finding)
+        if isinstance(finding, SiteFinding):
+            chosen.append(
+                Informative(
+                    finding.marker.label, counted.alt, counted.total, background, finding.marker
+                )
+            )
+            continue
+        if have_markers and not finding.tracked:
+            continue
+        if not have_markers and finding.marker not in ("FLT3-ITD", "NPM1"):
+            continue
+        key = (bare_chrom(finding.chrom), finding.position, finding.ref, finding.alt)
+        tracked = by_label.get(key)
+        label = tracked.label if tracked is not None else f"{finding.marker} {finding.hgvs_c}"
+        chosen.append(Informative(label, counted.alt, counted.total, background, tracked))
+    return chosen

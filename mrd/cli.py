@@ -142,6 +142,21 @@ def inspect_command(
     help="Templates showing an insertion's junction needed to report it.",
 )
 @click.option(
+    "--markers",
+    "markers_file",
+    type=click.Path(dir_okay=False),
+    help="Patient markers to track: VCF, TSV/CSV, or the --json of the diagnosis call.",
+)
+@click.option(
+    "--required-sensitivity",
+    default=1e-4,
+    show_default=True,
+    type=click.FloatRange(0, 1, min_open=True),
+    help="LoD (VAF) a NEGATIVE must reach; a sample that cannot is NOT_EVALUABLE.",
+)
+@click.option("--include-dta", is_flag=True, help="Pool DNMT3A/TET2/ASXL1 markers too.")
+@click.option("--include-germline", is_flag=True, help="Pool likely germline markers too.")
+@click.option(
     "--microclone-ratio",
     default=0.05,
     show_default=True,
@@ -162,16 +177,22 @@ def call_command(
     min_base_quality: float,
     keep_duplicates: bool,
     min_alt: int,
+    markers_file: str | None,
+    required_sensitivity: float,
+    include_dta: bool,
+    include_germline: bool,
     microclone_ratio: float,
 ) -> int:
     """Find and quantify FLT3-ITD and NPM1 clones in one BAM/CRAM; print, write JSON/TSV/VCF."""
     from mrd.call import CallSettings, call_sample
     from mrd.markers.flt3_itd import ItdSettings
     from mrd.markers.npm1 import Npm1Settings
+    from mrd.markers.tracked import read_markers
     from mrd.ngs import ReadFilter
     from mrd.output import write_json
     from mrd.report import write_findings_tsv, write_findings_vcf
     from mrd.simulate.output import check_writable
+    from mrd.stats.sensitivity import SensitivitySettings
 
     for out in (json_out, tsv_out, vcf_out):  # fail before the work, not after it
         if out:
@@ -184,6 +205,10 @@ def call_command(
         ),
         npm1=Npm1Settings(min_alt_templates=min_alt, library=library),  # type: ignore[arg-type]
         read_filter=ReadFilter(min_mapq, min_base_quality, drop_duplicates=not keep_duplicates),
+        sensitivity=SensitivitySettings(required_sensitivity=required_sensitivity),
+        markers=tuple(read_markers(markers_file)) if markers_file else (),
+        include_dta=include_dta,
+        include_germline=include_germline,
     )
     result = call_sample(
         alignment,
@@ -202,7 +227,7 @@ def call_command(
         if not target["analysed"]:
             click.echo(f"  {target['gene']}: no reads in {target['region']}; not analysed")
     for f in data["findings"]:
-        name = f"type {f['npm1_type']}" if f.get("npm1_type") else f.get("domain", "")
+        name = f"type {f['npm1_type']}" if f.get("npm1_type") else f.get("domain") or ""
         ratio = f.get("allelic_ratio")
         ar = f"\tAR {ratio:.3g}" if ratio is not None else ""
         flags = " microclone" if f.get("microclone") else ""
@@ -211,7 +236,13 @@ def call_command(
             f"  {f['marker']}\t{f['chrom']}:{f['position']}\t{f['length']} bp\t{f['hgvs_c']}\t"
             f"{name}\tVAF {vaf} [{f['vaf_ci_low']:.3g}-{f['vaf_ci_high']:.3g}]{ar}"
             f"\t{f['alt_count']}/{f['depth']} {f['depth_unit']}{flags}"
+            f"\t{_mrd_text(f.get('mrd'))}"
         )
+    pooled = data.get("mrd") or {}
+    if pooled.get("call"):
+        click.echo(f"  sample MRD: {_mrd_text(pooled)} over {', '.join(pooled['markers'])}")
+    for left in pooled.get("left_out", []):
+        click.echo(f"  not pooled: {left['marker']} ({left['reason']})")
     if json_out:
         write_json(json_out, data)
     if tsv_out:
@@ -219,6 +250,15 @@ def call_command(
     if vcf_out:
         write_findings_vcf(data, vcf_out)
     return 0
+
+
+def _mrd_text(mrd: dict[str, Any] | None) -> str:
+    """One line of an MRD assessment: the call and the sensitivity behind it."""
+    if not mrd or not mrd.get("call"):
+        return ""
+    one_in = mrd.get("lod_one_in")
+    reach = f"LoD 1 in {one_in:,.0f}" if one_in else "no sensitivity (no depth)"
+    return f"{mrd['call']} ({reach}, p={mrd['p_value']:.2g})"
 
 
 _SPEC_OPTIONS = (

@@ -10,6 +10,7 @@ inserted in exon 14 or 15. Intronic, out-of-frame or non-duplicated insertions a
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any
@@ -18,13 +19,14 @@ from mrd.catalog import ReferenceWindow, flt3, reference_window
 from mrd.catalog.annotation import Flt3Annotation
 from mrd.markers.insertions import (
     InsertionClone,
+    InsertionScan,
     InsertionSettings,
     Library,
     Proportion,
     scan_insertions,
 )
 from mrd.markers.protein import protein_change
-from mrd.markers.realign import reverse_complement
+from mrd.markers.realign import Insertion, reverse_complement
 from mrd.ngs.alignment import AlignmentSource
 from mrd.ngs.filters import FilterCounts, ReadFilter
 from mrd.ngs.region import Region
@@ -84,6 +86,7 @@ class ItdFinding:
     quantification: str
     depth_unit: str
     reads: Proportion
+    tracked: bool
     microclone_ratio: float
     evidence: dict[str, int]
 
@@ -101,7 +104,7 @@ class ItdFinding:
     def microclone(self) -> bool:
         """AR below the configured threshold (0.05 by default)."""
         ratio = self.allelic_ratio
-        return ratio is not None and ratio < self.microclone_ratio
+        return ratio is not None and self.vaf.alt > 0 and ratio < self.microclone_ratio
 
     def as_dict(self) -> dict[str, Any]:
         """The finding as written to JSON (schema ``mrd-call`` 1.x, see docs/call-json.md)."""
@@ -142,6 +145,7 @@ class ItdFinding:
             "microclone": self.microclone,
             "quantification": self.quantification,
             "reads": {"alt": self.reads.alt, "depth": self.reads.total},
+            "tracked": self.tracked,
             "evidence": dict(self.evidence),
         }
 
@@ -230,6 +234,7 @@ def _annotate(
         quantification="anchored" if library == "amplicon" else "coverage",
         depth_unit="molecules" if clone.molecules is not None else "templates",
         reads=clone.proportion,
+        tracked=clone.tracked,
         microclone_ratio=settings.microclone_ratio,
         evidence=dict(clone.evidence),
     )
@@ -243,6 +248,7 @@ class ItdResult:
     library: Library
     candidates: int
     region: Region
+    scan: InsertionScan
 
 
 def call_flt3_itd(
@@ -251,6 +257,7 @@ def call_flt3_itd(
     read_filter: ReadFilter | None = None,
     settings: ItdSettings | None = None,
     counts: FilterCounts | None = None,
+    known: Sequence[Insertion] = (),
 ) -> ItdResult:
     """Find and quantify every FLT3 insertion clone in an open alignment file.
 
@@ -260,6 +267,7 @@ def call_flt3_itd(
             dropped).
         settings: Caller thresholds.
         counts: Filled with the per-reason record counts of the FLT3 window.
+        known: Tracked alleles (left-normalised), quantified and reported even when absent.
 
     Returns:
         The findings, best supported first, and the library type used for quantification.
@@ -271,9 +279,11 @@ def call_flt3_itd(
     active = settings or ItdSettings()
     window = reference_window("FLT3", source.genome.build)
     annotation = flt3(source.genome.build)
-    scan = scan_insertions(source, window, read_filter=read_filter, settings=active, counts=counts)
+    scan = scan_insertions(
+        source, window, read_filter=read_filter, settings=active, counts=counts, known=known
+    )
     chrom = scan.region.chrom
     findings = tuple(
         _annotate(clone, window, annotation, chrom, scan.library, active) for clone in scan.clones
     )
-    return ItdResult(findings, scan.library, scan.candidates, scan.region)
+    return ItdResult(findings, scan.library, scan.candidates, scan.region, scan)

@@ -234,11 +234,21 @@ class _Candidate:
     forms: Counter[str] = field(default_factory=Counter)
 
 
+@dataclass
+class _DiscoveryStats:
+    """What discovery saw beyond the candidates, for the sample's own error estimate."""
+
+    templates: set[str] = field(default_factory=set)
+    junctions: set[str] = field(default_factory=set)
+    lengths: list[int] = field(default_factory=list)
+
+
 def _discover(
     views: Iterable[_ReadView],
     index: WindowIndex,
     settings: InsertionSettings,
     known: Sequence[Insertion] = (),
+    stats: _DiscoveryStats | None = None,
 ) -> tuple[list[_Candidate], list[int]]:
     """Candidate insertions from realigned reads, and the reads' 5' starts for library typing.
 
@@ -247,8 +257,13 @@ def _discover(
     """
     candidates: dict[Insertion, _Candidate] = {a: _Candidate(a, tracked=True) for a in known}
     starts: list[int] = []
+    stats = stats if stats is not None else _DiscoveryStats()
+    stats.templates.clear()
+    stats.junctions.clear()
     realigned = 0
     for view in views:
+        stats.templates.add(view.name)
+        stats.lengths.append(len(view.sequence))
         if view.clean_offset is not None:
             start = view.clean_offset if view.forward else view.clean_offset + len(view.sequence)
             starts.append(start * (1 if view.forward else -1))
@@ -265,6 +280,7 @@ def _discover(
         allele = insertion_allele(index.sequence, junction)
         if allele is None:
             continue
+        stats.junctions.add(view.name)
         candidate = candidates.setdefault(allele, _Candidate(allele))
         candidate.templates.add(view.name)
         candidate.forms[view.form] += 1
@@ -591,6 +607,12 @@ class InsertionScan:
     region: Region
     families: FamilySummary | None = None
     family_sizes: dict[int, int] | None = None
+    error_rate: float = 0.0
+
+    @property
+    def error_source(self) -> str:
+        """How :attr:`error_rate` was estimated, for the result to say."""
+        return "sample (insertion junctions of other alleles in the window)"
 
     @property
     def unit(self) -> str:
@@ -631,14 +653,15 @@ def scan_insertions(
     index = WindowIndex(window.sequence)
 
     views = _evidence_views(source, region, window, active_filter, active, counts)
-    candidates, starts = _discover(views, index, active, known)
+    seen = _DiscoveryStats()
+    candidates, starts = _discover(views, index, active, known, seen)
     library: Library = (
         judge_library(starts, active.amplicon_start_share)
         if active.library == "auto"
         else active.library
     )
     if not candidates:
-        return InsertionScan((), library, 0, region)
+        return InsertionScan((), library, 0, region, error_rate=_error_rate(seen, set(), active))
     clones = [_Clone(window.sequence, c, active.min_anchor) for c in candidates]
     views = _evidence_views(source, region, window, active_filter, active, None)
     _quantify(views, index, clones, library, active)
@@ -668,8 +691,10 @@ def scan_insertions(
             InsertionClone(clone.haplotype, proportion, clone.tally, evidence, tracked, molecules)
         )
     found.sort(key=lambda c: (-c.proportion.alt, c.allele.after, c.allele.inserted))
+    reported = set().union(*(c.tally.junction for c in found)) if found else set()
+    error_rate = _error_rate(seen, reported, active)
     if grouping is None:
-        return InsertionScan(tuple(found), library, len(candidates), region)
+        return InsertionScan(tuple(found), library, len(candidates), region, error_rate=error_rate)
     return InsertionScan(
         tuple(found),
         library,
@@ -677,7 +702,24 @@ def scan_insertions(
         region,
         summarize_families(grouping),
         family_size_histogram(grouping.families),
+        error_rate,
     )
+
+
+def _error_rate(seen: _DiscoveryStats, reported: set[str], settings: InsertionSettings) -> float:
+    """Chance that a template shows a given false insertion junction at a given site.
+
+    Templates with a junction that belongs to no reported clone are the sample's own insertion
+    errors (sequencing, PCR, alignment artefacts). Each template could have shown such an error
+    at about ``read length - 2 x anchor`` sites, so the per-site rate is their number over
+    templates times sites, with half a count added so a clean sample never claims zero.
+    """
+    if not seen.templates:
+        return 0.0
+    errors = len(seen.junctions - reported)
+    read_length = float(np.median(seen.lengths)) if seen.lengths else 150.0
+    sites = max(1.0, read_length - 2 * settings.seed_anchor)
+    return (errors + 0.5) / (len(seen.templates) * sites)
 
 
 def _families(

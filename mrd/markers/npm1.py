@@ -13,6 +13,7 @@ finding with its HGVS name and no type.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +21,7 @@ from mrd.catalog import ReferenceWindow, npm1, reference_window
 from mrd.catalog.annotation import Npm1Annotation
 from mrd.markers.insertions import (
     InsertionClone,
+    InsertionScan,
     InsertionSettings,
     Library,
     Proportion,
@@ -80,6 +82,7 @@ class Npm1Finding:
     quantification: str
     depth_unit: str
     reads: Proportion
+    tracked: bool
     evidence: dict[str, int]
 
     @property
@@ -114,6 +117,7 @@ class Npm1Finding:
             "vaf_ci_high": vaf.high,
             "quantification": self.quantification,
             "reads": {"alt": self.reads.alt, "depth": self.reads.total},
+            "tracked": self.tracked,
             "evidence": dict(self.evidence),
         }
 
@@ -182,6 +186,7 @@ def _annotate(
         quantification="anchored" if library == "amplicon" else "coverage",
         depth_unit="molecules" if clone.molecules is not None else "templates",
         reads=clone.proportion,
+        tracked=clone.tracked,
         evidence=dict(clone.evidence),
     )
 
@@ -194,6 +199,7 @@ class Npm1Result:
     library: Library
     candidates: int
     region: Region
+    scan: InsertionScan
 
 
 def call_npm1(
@@ -202,6 +208,7 @@ def call_npm1(
     read_filter: ReadFilter | None = None,
     settings: Npm1Settings | None = None,
     counts: FilterCounts | None = None,
+    known: Sequence[Insertion] = (),
 ) -> Npm1Result:
     """Find, name and quantify every insertion of the NPM1 last-exon window.
 
@@ -210,6 +217,7 @@ def call_npm1(
         read_filter: Which records count.
         settings: Caller thresholds.
         counts: Filled with the per-reason record counts of the NPM1 window.
+        known: Tracked alleles (left-normalised), quantified and reported even when absent.
 
     Raises:
         RegionError: When the file has no reads in the NPM1 window.
@@ -218,10 +226,15 @@ def call_npm1(
     window = reference_window("NPM1", source.genome.build)
     annotation = npm1(source.genome.build)
     scan = scan_insertions(
-        source, window, read_filter=read_filter, settings=settings or Npm1Settings(), counts=counts
+        source,
+        window,
+        read_filter=read_filter,
+        settings=settings or Npm1Settings(),
+        counts=counts,
+        known=known,
     )
     findings = tuple(
         _annotate(clone, window, annotation, scan.region.chrom, scan.library)
         for clone in scan.clones
     )
-    return Npm1Result(findings, scan.library, scan.candidates, scan.region)
+    return Npm1Result(findings, scan.library, scan.candidates, scan.region, scan)
