@@ -231,9 +231,10 @@ def call_command(
         ratio = f.get("allelic_ratio")
         ar = f"\tAR {ratio:.3g}" if ratio is not None else ""
         flags = " microclone" if f.get("microclone") else ""
-        vaf = "-" if f["vaf"] is None else f"{f['vaf']:.4g}"
+        vaf = "-" if f.get("vaf") is None else f"{f['vaf']:.4g}"
         click.echo(
-            f"  {f['marker']}\t{f['chrom']}:{f['position']}\t{f['length']} bp\t{f['hgvs_c']}\t"
+            f"  {f['marker']}\t{f['chrom']}:{f['position']}\t{f.get('length', '-')} bp\t"
+            f"{f.get('hgvs_c') or f.get('name') or ''}\t"
             f"{name}\tVAF {vaf} [{f['vaf_ci_low']:.3g}-{f['vaf_ci_high']:.3g}]{ar}"
             f"\t{f['alt_count']}/{f['depth']} {f['depth_unit']}{flags}"
             f"\t{_mrd_text(f.get('mrd'))}"
