@@ -129,7 +129,7 @@ class CallResult:
             "sample": self.sample,
             "bam": str(self.bam),
             "genome_build": self.genome.build.value,
-            "chrom_prefix": self.genome.chr_prefix,
+            "chrom_prefix": "chr" if self.genome.chr_prefix else "",
             "library": self.library,
             "settings": {
                 "confidence_interval": {"method": "clopper-pearson", "level": 0.95},

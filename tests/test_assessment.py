@@ -130,3 +130,17 @@ def test_marker_of_another_build_is_refused(
     assert err.startswith("mrd: error:") and "\n" not in err
     assert not (tmp_path / "o.json").exists()
     json.dumps(err)
+
+
+def test_results_validate_against_the_published_schema(
+    diagnosis_markers: tuple[TrackedMarker, ...], tmp_path: Path
+) -> None:
+    jsonschema = pytest.importorskip("jsonschema")
+    schema_path = Path(__file__).resolve().parents[1] / "docs" / "schemas"
+    schema = json.loads((schema_path / "mrd-call-1.schema.json").read_text())
+    tracked = TrackedMarker("13", 28034000, "A", "G", name="site marker")
+    for name, markers in (("P001-DX", ()), ("P001-FU1", (*diagnosis_markers, tracked))):
+        result = call_sample(
+            DEMO / f"{name}.bam", settings=CallSettings(read_filter=AMPLICON, markers=markers)
+        )
+        jsonschema.validate(json.loads(json.dumps(result.as_dict())), schema)

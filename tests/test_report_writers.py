@@ -120,7 +120,17 @@ def _npm1(chrom: str = "chr5") -> dict[str, Any]:
         "wt_count": 750,
         "depth": 1000,
         "vaf": 0.25,
-        "mrd": {"log_reduction": 2.5, "status": "positive"},
+        "mrd": {
+            "call": "POSITIVE",
+            "alt": 250,
+            "depth": 1000,
+            "unit": "templates",
+            "lob": 0,
+            "lod": 0.003,
+            "p_value": 0.0,
+            "background_source": "sample",
+            "log_reduction": 2.5,
+        },
     }
 
 
