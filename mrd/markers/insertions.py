@@ -144,6 +144,11 @@ class _ReadView:
     forward: bool  # the read's 5' end is on the left (plus-strand read)
     clean_offset: int | None  # window offset of read base 0 when the read is clean
     form: str  # how the aligner showed anything unusual about it
+    length: int = 0  # bases; set from the sequence when it is kept
+
+    def __post_init__(self) -> None:
+        if self.sequence:
+            self.length = len(self.sequence)
 
 
 def _evidence_form(read: pysam.AlignedSegment) -> str:
@@ -162,19 +167,27 @@ def _evidence_form(read: pysam.AlignedSegment) -> str:
 def _view(
     read: pysam.AlignedSegment, window: ReferenceWindow, settings: InsertionSettings
 ) -> _ReadView | None:
+    # The common case first and cheaply: one M operation, few mismatches. Such a read's bases
+    # are never looked at, so they are not copied out of the record.
+    name = read.query_name or ""
+    if read.is_unmapped:
+        sequence = read.query_sequence
+        if not sequence:
+            return None
+        return _ReadView(name, sequence.upper(), not read.is_reverse, None, "unmapped_mate")
+    cigar = read.cigartuples
+    if not cigar:
+        return None
+    clean = all(op in _CIGAR_CLEAN for op, _ in cigar)
+    if clean and read.has_tag("NM"):
+        clean = int(read.get_tag("NM")) <= settings.clean_max_mismatches
+    if clean:
+        offset = read.reference_start - (window.start - 1)
+        return _ReadView(name, "", not read.is_reverse, offset, "clean", read.query_length)
     sequence = read.query_sequence
     if not sequence:
         return None
-    name = read.query_name or ""
-    if read.is_unmapped:
-        return _ReadView(name, sequence.upper(), not read.is_reverse, None, "unmapped_mate")
-    cigar = read.cigartuples or []
-    clean = bool(cigar) and all(op in _CIGAR_CLEAN for op, _ in cigar)
-    if clean and read.has_tag("NM"):
-        clean = int(read.get_tag("NM")) <= settings.clean_max_mismatches
-    offset = read.reference_start - (window.start - 1) if clean else None
-    form = "clean" if clean else _evidence_form(read)
-    return _ReadView(name, sequence.upper(), not read.is_reverse, offset, form)
+    return _ReadView(name, sequence.upper(), not read.is_reverse, None, _evidence_form(read))
 
 
 def _usable_unmapped(read: pysam.AlignedSegment, read_filter: ReadFilter) -> bool:
@@ -263,9 +276,9 @@ def _discover(
     realigned = 0
     for view in views:
         stats.templates.add(view.name)
-        stats.lengths.append(len(view.sequence))
+        stats.lengths.append(view.length)
         if view.clean_offset is not None:
-            start = view.clean_offset if view.forward else view.clean_offset + len(view.sequence)
+            start = view.clean_offset if view.forward else view.clean_offset + view.length
             starts.append(start * (1 if view.forward else -1))
             continue
         realigned += 1
@@ -403,7 +416,7 @@ class _Clone:
 def _count_clean(clones: list[_Clone], view: _ReadView, library: Library) -> None:
     assert view.clean_offset is not None
     lo = view.clean_offset
-    hi = lo + len(view.sequence) - 1
+    hi = lo + view.length - 1
     for clone in clones:
         left, right = clone.crosses_edges(lo, hi, None)
         if left:
