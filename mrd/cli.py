@@ -262,6 +262,81 @@ def _mrd_text(mrd: dict[str, Any] | None) -> str:
     return f"{mrd['call']} ({reach}, p={mrd['p_value']:.2g})"
 
 
+@cli.group("background")
+def background_group() -> None:
+    """Panel-of-normals background model: per-site, per-allele error rates for MRD calls."""
+
+
+@background_group.command("build")
+@click.argument("normals", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Model JSON to write.",
+)
+@click.option(
+    "--markers",
+    "markers_file",
+    type=click.Path(dir_okay=False),
+    help="Patient markers whose sites to fit too: VCF, TSV/CSV, or an mrd call JSON.",
+)
+@click.option("--reference", type=click.Path(dir_okay=False), help="Genome FASTA (CRAM needs it).")
+@click.option("--build", type=_BUILD_CHOICE, help="Genome build every normal must be.")
+@click.option("--min-mapq", default=20, show_default=True, type=click.IntRange(0, 255))
+@click.option(
+    "--min-base-quality",
+    default=20.0,
+    show_default=True,
+    type=click.FloatRange(0, 93),
+    help="Minimum mean base quality of a read.",
+)
+@click.option("--keep-duplicates", is_flag=True, help="Count 0x400 records (amplicon or UMI data).")
+def background_build_command(
+    normals: tuple[str, ...],
+    output: Path,
+    markers_file: str | None,
+    reference: str | None,
+    build: str | None,
+    min_mapq: int,
+    min_base_quality: float,
+    keep_duplicates: bool,
+) -> int:
+    """Fit a background model from normal BAM/CRAM files.
+
+    Use the read-filter options the samples will be called with; the model records them.
+    """
+    from mrd.background import GENES, build_background
+    from mrd.markers.tracked import read_markers
+    from mrd.ngs import ReadFilter
+    from mrd.simulate.output import check_writable
+
+    check_writable(output)  # fail before the work, not after it
+    model = build_background(
+        normals,
+        markers=read_markers(markers_file) if markers_file else (),
+        read_filter=ReadFilter(min_mapq, min_base_quality, drop_duplicates=not keep_duplicates),
+        reference=reference,
+        build=build,
+    )
+    model.save(output)
+    click.echo(
+        f"wrote {output}: {len(model.samples)} normals, {model.build}, counts in {model.unit}"
+    )
+    for gene in GENES:
+        rate = model.insertion.get(gene)
+        if rate is None:
+            click.echo(f"  {gene}: no reads in any normal; not in the model")
+        else:
+            click.echo(
+                f"  {gene}: false insertion junctions {rate.mu:.3g} per template and site "
+                f"(rho {rate.rho:.3g}, {rate.label})"
+            )
+    click.echo(f"  alleles: {len(model.alleles)}; sites: {len(model.sites)}")
+    return 0
+
+
 _SPEC_OPTIONS = (
     "build", "naming", "sample", "genes", "mode", "amplicon", "depth", "depth_of",
     "read_length", "insert_size", "insert_sd", "fraction_kind", "itd", "npm1", "snv", "indel",
