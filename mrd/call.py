@@ -22,8 +22,9 @@ from mrd.assessment import (
     pool,
     site_background,
 )
+from mrd.background import BackgroundModel
 from mrd.catalog import CATALOG_VERSION, ReferenceWindow, reference_window
-from mrd.errors import InputFileError, RegionError
+from mrd.errors import GenomeBuildError, InputFileError, RegionError
 from mrd.genome import Build, GenomeInfo, bare_chrom
 from mrd.markers.flt3_itd import ItdFinding, ItdResult, ItdSettings, call_flt3_itd
 from mrd.markers.insertions import Library, Proportion
@@ -58,6 +59,7 @@ class CallSettings:
     markers: tuple[TrackedMarker, ...] = ()
     include_dta: bool = False
     include_germline: bool = False
+    background: BackgroundModel | None = None
 
 
 @dataclass(frozen=True)
@@ -139,6 +141,14 @@ class CallResult:
                 "markers": len(self.settings.markers),
                 "include_dta": self.settings.include_dta,
                 "include_germline": self.settings.include_germline,
+                "background": (
+                    {
+                        "samples": len(self.settings.background.samples),
+                        "unit": self.settings.background.unit,
+                    }
+                    if self.settings.background is not None
+                    else None
+                ),
                 "read_filter": {
                     "min_mapq": read_filter.min_mapq,
                     "min_mean_base_quality": read_filter.min_mean_base_quality,
@@ -192,7 +202,7 @@ def _window_insertion(marker: TrackedMarker, window: ReferenceWindow) -> Inserti
 @dataclass
 class _GeneCall:
     target: TargetResult
-    findings: tuple[Finding, ...] = ()
+    findings: tuple[ItdFinding | Npm1Finding, ...] = ()
     error_rate: float = 0.0
     error_source: str = ""
     unit: str = "templates"
@@ -267,6 +277,12 @@ def call_sample(
     units: list[str] = []
     with open_alignments(path, reference=reference, build=build, make_index=make_index) as source:
         build_of = source.genome.build
+        model = active.background
+        if model is not None and model.build is not build_of:
+            raise GenomeBuildError(
+                f"background model is {model.build} but {path} is {build_of}; build the model "
+                "from normals of the sample's build"
+            )
         known: dict[str, list[Insertion]] = {gene: [] for gene in active.genes}
         tracked_alleles: dict[tuple[str, Insertion], TrackedMarker] = {}
         site_markers: list[TrackedMarker] = []
@@ -282,8 +298,13 @@ def call_sample(
         for gene in active.genes:
             called = _call_gene(source, gene, active, known[gene])
             targets.append(called.target)
-            background = insertion_background(called.error_rate, called.error_source)
+            own = insertion_background(called.error_rate, called.error_source)
+            window = reference_window(gene, build_of)
             for finding in called.findings:
+                background = own
+                if model is not None:
+                    allele = Insertion(finding.position - window.start, finding.inserted_sequence)
+                    background = model.insertion_background(gene, allele) or own
                 findings.append(finding)
                 backgrounds.append(background)
                 units.append(finding.depth_unit)
@@ -291,7 +312,8 @@ def call_sample(
             count = count_site(source, marker, read_filter=active.read_filter)
             site = SiteFinding(count, source.genome.chrom(marker.chrom))
             findings.append(site)
-            backgrounds.append(site_background(count))
+            panel = model.site_background(marker) if model is not None else None
+            backgrounds.append(panel if panel is not None else site_background(count))
             units.append(site.depth_unit)
         name = sample or _sample_name(source.samples, path)
         genome = source.genome

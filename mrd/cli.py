@@ -154,6 +154,12 @@ def inspect_command(
     type=click.FloatRange(0, 1, min_open=True),
     help="LoD (VAF) a NEGATIVE must reach; a sample that cannot is NOT_EVALUABLE.",
 )
+@click.option(
+    "--background",
+    "background_file",
+    type=click.Path(dir_okay=False),
+    help="Error model from normals (mrd background build); default: from the sample itself.",
+)
 @click.option("--include-dta", is_flag=True, help="Pool DNMT3A/TET2/ASXL1 markers too.")
 @click.option("--include-germline", is_flag=True, help="Pool likely germline markers too.")
 @click.option(
@@ -179,11 +185,13 @@ def call_command(
     min_alt: int,
     markers_file: str | None,
     required_sensitivity: float,
+    background_file: str | None,
     include_dta: bool,
     include_germline: bool,
     microclone_ratio: float,
 ) -> int:
     """Find and quantify FLT3-ITD and NPM1 clones in one BAM/CRAM; print, write JSON/TSV/VCF."""
+    from mrd.background import BackgroundModel
     from mrd.call import CallSettings, call_sample
     from mrd.markers.flt3_itd import ItdSettings
     from mrd.markers.npm1 import Npm1Settings
@@ -209,6 +217,7 @@ def call_command(
         markers=tuple(read_markers(markers_file)) if markers_file else (),
         include_dta=include_dta,
         include_germline=include_germline,
+        background=BackgroundModel.load(background_file) if background_file else None,
     )
     result = call_sample(
         alignment,
@@ -250,6 +259,104 @@ def call_command(
         write_findings_tsv(data, tsv_out)
     if vcf_out:
         write_findings_vcf(data, vcf_out)
+    return 0
+
+
+@cli.command("lod")
+@click.argument("alignment", required=False, type=click.Path(dir_okay=False))
+@click.option("--depth", type=click.IntRange(1), help="Planning: reads (or pairs) at the site.")
+@click.option(
+    "--input-ng", type=click.FloatRange(0, min_open=True), help="Planning: DNA input in ng."
+)
+@click.option(
+    "--family-size",
+    default=1.0,
+    show_default=True,
+    type=click.FloatRange(1),
+    help="Planning: mean reads per UMI family.",
+)
+@click.option("--duplex", is_flag=True, help="Planning: molecules need both strands.")
+@click.option(
+    "--error-rate",
+    default=0.0,
+    show_default=True,
+    type=click.FloatRange(0, 0.5),
+    help="Planning: background error rate per molecule at the site.",
+)
+@click.option("--markers", "markers_file", type=click.Path(dir_okay=False), help="BAM: markers.")
+@click.option(
+    "--background", "background_file", type=click.Path(dir_okay=False), help="BAM: error model."
+)
+@click.option("--keep-duplicates", is_flag=True, help="BAM: count 0x400 records.")
+@click.option("--reference", type=click.Path(dir_okay=False), help="BAM: FASTA for CRAM.")
+@click.option("--json", "json_out", type=click.Path(dir_okay=False), help="Write the figures.")
+def lod_command(
+    alignment: str | None,
+    depth: int | None,
+    input_ng: float | None,
+    family_size: float,
+    duplex: bool,
+    error_rate: float,
+    markers_file: str | None,
+    background_file: str | None,
+    keep_duplicates: bool,
+    reference: str | None,
+    json_out: str | None,
+) -> int:
+    """The LoD a run can reach (plan: --depth/--input-ng), or that a BAM did reach per marker."""
+    from mrd.output import write_json
+    from mrd.stats.sensitivity import DEFAULT_SETTINGS, Background, planning_lod
+
+    if json_out:
+        from mrd.simulate.output import check_writable
+
+        check_writable(Path(json_out))
+    if alignment is None:
+        if depth is None and input_ng is None:
+            raise click.UsageError("give a BAM, or --depth and/or --input-ng to plan a run")
+        try:
+            plan = planning_lod(
+                depth=depth,
+                input_ng=input_ng,
+                family_size=family_size,
+                background=Background(error_rate, source="given error rate"),
+                duplex=duplex,
+                min_alt=DEFAULT_SETTINGS.min_alt,
+            )
+        except ValueError as exc:
+            raise click.UsageError(str(exc)) from None
+        for key, value in plan.items():
+            click.echo(f"{key}\t{value:.4g}")
+        click.echo(
+            f"LoD95 {plan['lod']:.3g}: a negative would mean below 1 in {plan['lod_one_in']:,.0f}"
+        )
+        if json_out:
+            write_json(json_out, {"plan": plan})
+        return 0
+    from mrd.background import BackgroundModel
+    from mrd.call import CallSettings, call_sample
+    from mrd.markers.tracked import read_markers
+    from mrd.ngs import ReadFilter
+
+    settings = CallSettings(
+        read_filter=ReadFilter(drop_duplicates=not keep_duplicates),
+        markers=tuple(read_markers(markers_file)) if markers_file else (),
+        background=BackgroundModel.load(background_file) if background_file else None,
+    )
+    data = call_sample(alignment, reference=reference, settings=settings).as_dict()
+    rows = []
+    for f in data["findings"]:
+        mrd = f["mrd"]
+        label = f.get("name") or f"{f['marker']} {f.get('hgvs_c') or ''}".strip()
+        one_in = mrd.get("lod_one_in")
+        click.echo(
+            f"{label}\t{mrd['depth']} {mrd['unit']}\tLoB {mrd['lob']}\tLoD95 "
+            f"{format(mrd['lod'], '.3g') if mrd['lod'] is not None else '-'}\t"
+            f"{f'1 in {one_in:,.0f}' if one_in else '-'}\t{mrd['call']}"
+        )
+        rows.append({"marker": label, **mrd})
+    if json_out:
+        write_json(json_out, {"sample": data["sample"], "markers": rows, "pooled": data["mrd"]})
     return 0
 
 

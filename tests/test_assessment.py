@@ -144,3 +144,29 @@ def test_results_validate_against_the_published_schema(
             DEMO / f"{name}.bam", settings=CallSettings(read_filter=AMPLICON, markers=markers)
         )
         jsonschema.validate(json.loads(json.dumps(result.as_dict())), schema)
+
+
+def test_lod_command_plans_and_reports(
+    tmp_path: Path, diagnosis_markers: tuple[TrackedMarker, ...], capsys: pytest.CaptureFixture[str]
+) -> None:
+    plan = tmp_path / "plan.json"
+    assert main(["lod", "--depth", "30000", "--input-ng", "100", "--json", str(plan)]) == 0
+    figures = json.loads(plan.read_text())["plan"]
+    # 100 ng is about 30,300 genome equivalents; the reads then limit it to 30,000 molecules.
+    assert figures["genome_equivalents"] == pytest.approx(30303, rel=0.01)
+    assert figures["molecules"] == pytest.approx(30000)
+    assert figures["lod"] == pytest.approx(4.74 / 30000, rel=0.02)
+    out = tmp_path / "lod.json"
+    markers = tmp_path / "markers.tsv"
+    from mrd.markers.tracked import write_markers_tsv
+
+    write_markers_tsv(diagnosis_markers, markers)
+    bam = str(DEMO / "P001-FU1.bam")
+    assert (
+        main(["lod", bam, "--keep-duplicates", "--markers", str(markers), "--json", str(out)]) == 0
+    )
+    reached = json.loads(out.read_text())
+    assert len(reached["markers"]) == 2
+    assert all(m["lod"] < 1e-3 and m["call"] == "NOT_EVALUABLE" for m in reached["markers"])
+    with pytest.raises(SystemExit):
+        main(["lod"])

@@ -206,3 +206,27 @@ def test_normals_with_and_without_umis_are_refused(normals: list[Path], folder: 
     with_umis = _normal(folder, "NUMI", 110, umi=UmiSpec(), depth=500)
     with pytest.raises(InputFileError, match="differ in unit"):
         build_background([normals[0], with_umis])
+
+
+def test_call_uses_the_model_and_says_so(
+    model: BackgroundModel, snv: TrackedMarker, folder: Path, tmp_path: Path
+) -> None:
+    from mrd.call import CallSettings, call_sample
+    from mrd.cli import main
+    from mrd.ngs import ReadFilter
+
+    sample = _normal(folder, "S1", 90, (Npm1Insertion("A"), 0.05))
+    settings = CallSettings(
+        read_filter=ReadFilter(drop_duplicates=False), markers=(snv,), background=model
+    )
+    data = call_sample(sample, settings=settings).as_dict()
+    sources = {f["marker"]: f["mrd"]["background_source"] for f in data["findings"]}
+    assert sources["NPM1"].startswith("panel-of-normals")
+    assert sources["SNV"].startswith("panel-of-normals")
+    assert data["settings"]["background"]["samples"] == 3
+    saved = tmp_path / "model.json"
+    model.save(saved)
+    out = tmp_path / "call.json"
+    args = ["call", str(sample), "--keep-duplicates", "--background", str(saved)]
+    assert main([*args, "--json", str(out)]) == 0
+    assert json.loads(out.read_text())["settings"]["background"]["samples"] == 3
