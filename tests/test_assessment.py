@@ -51,20 +51,24 @@ def test_diagnosis_findings_are_positive_and_pooled() -> None:
 def test_negative_follow_up_states_the_sensitivity_it_reached(
     diagnosis_markers: tuple[TrackedMarker, ...],
 ) -> None:
-    strict = _call("P001-FU1", markers=diagnosis_markers)
-    findings = strict["findings"]
-    assert len(findings) == 2 and all(f["tracked"] and f["alt_count"] == 0 for f in findings)
-    # About 10,000 NPM1 templates cannot show 1 in 10,000: not evaluable, not "negative".
-    assert {f["mrd"]["call"] for f in findings} == {"NOT_EVALUABLE"}
-    assert strict["mrd"]["call"] == "NOT_EVALUABLE"
-    relaxed = _call(
+    data = _call("P001-FU1", markers=diagnosis_markers)
+    findings = {f["marker"]: f for f in data["findings"]}
+    assert set(findings) == {"FLT3-ITD", "NPM1"}
+    assert all(f["tracked"] and f["alt_count"] == 0 for f in findings.values())
+    # 50,000 NPM1 templates reach 1 in 10,000; 5,000 FLT3 templates cannot, so the ITD alone
+    # is not evaluable rather than "negative".
+    npm1, itd = findings["NPM1"], findings["FLT3-ITD"]
+    assert npm1["depth"] > 45_000 and npm1["mrd"]["lod"] <= 1e-4
+    assert npm1["mrd"]["call"] == "NEGATIVE"
+    assert itd["mrd"]["call"] == "NOT_EVALUABLE" and itd["mrd"]["lod"] > 1e-4
+    assert data["mrd"]["call"] == "NEGATIVE" and data["mrd"]["lod_one_in"] > 10_000
+    # The same NPM1 depth cannot vouch for 1 in 100,000.
+    strict = _call(
         "P001-FU1",
         markers=diagnosis_markers,
-        sensitivity=SensitivitySettings(required_sensitivity=1e-3),
+        sensitivity=SensitivitySettings(required_sensitivity=1e-5),
     )
-    assert {f["mrd"]["call"] for f in relaxed["findings"]} == {"NEGATIVE"}
-    npm1 = next(f for f in relaxed["findings"] if f["marker"] == "NPM1")
-    assert npm1["depth"] > 9000 and 1 / 5000 < npm1["mrd"]["lod"] < 1e-3
+    assert {f["mrd"]["call"] for f in strict["findings"]} == {"NOT_EVALUABLE"}
 
 
 def test_low_level_follow_up_is_positive_below_quantification(
@@ -167,6 +171,8 @@ def test_lod_command_plans_and_reports(
     )
     reached = json.loads(out.read_text())
     assert len(reached["markers"]) == 2
-    assert all(m["lod"] < 1e-3 and m["call"] == "NOT_EVALUABLE" for m in reached["markers"])
+    calls = {m["marker"].split()[0]: m["call"] for m in reached["markers"]}
+    assert calls == {"NPM1": "NEGATIVE", "FLT3-ITD": "NOT_EVALUABLE"}
+    assert all(m["lod"] < 1e-3 for m in reached["markers"])
     with pytest.raises(SystemExit):
         main(["lod"])

@@ -65,6 +65,7 @@ OPTIONAL_COLUMNS = (
     "wbc",
     "markers",
     "reference",
+    "tested_genes",
 )
 """Columns a sheet may add; any other column is kept out and reported as a warning."""
 
@@ -321,6 +322,9 @@ class SampleRow:
         mutations: Mutations found at diagnosis as written, e.g. ``TP53:0.23;ASXL1``.
         therapy: Treatment intensity, if given (chooses ELN 2022 or 2024).
         wbc: White-cell count at diagnosis, 10^9/L (T-ALL risk uses >= 200).
+        tested_genes: Genes the diagnostic panel covered (``tested_genes`` column, separated by
+            commas or semicolons), so a gene not in ``mutations`` counts as wild type for risk;
+            None leaves such genes unknown.
         markers: A marker file for this sample, absolute.
         reference: The genome FASTA a CRAM needs, absolute.
     """
@@ -340,6 +344,7 @@ class SampleRow:
     wbc: float | None = None
     markers: Path | None = None
     reference: Path | None = None
+    tested_genes: frozenset[str] | None = None
 
     @property
     def reported_mutations(self) -> tuple[ReportedMutation, ...]:
@@ -506,6 +511,7 @@ class _Draft:
     wbc: float | None = None
     markers: Path | None = None
     reference: Path | None = None
+    tested_genes: frozenset[str] | None = None
 
 
 def _name(cells: _Cells, column: str) -> str | None:
@@ -598,6 +604,14 @@ def _parse_row(cells: _Cells, header: Sequence[str], base: Path) -> _Draft:
         except ValueError as exc:
             cells.note("mutations", str(exc))
     draft.markers = _path(cells, "markers", base, "marker file")
+    tested = cells.get("tested_genes")
+    if tested:
+        genes = [g.strip().upper() for g in re.split(r"[;,\s]+", tested) if g.strip()]
+        bad = [g for g in genes if not re.fullmatch(r"[A-Z0-9][A-Z0-9.\-]*", g)]
+        if bad:
+            cells.note("tested_genes", f"{_show(bad[0])} is not a gene symbol")
+        else:
+            draft.tested_genes = frozenset(genes)
     draft.reference = _path(cells, "reference", base, "reference FASTA")
     return draft
 
@@ -724,6 +738,7 @@ def _build(draft: _Draft, disease: Disease) -> SampleRow:
         wbc=draft.wbc,
         markers=draft.markers,
         reference=draft.reference,
+        tested_genes=draft.tested_genes,
     )
 
 
