@@ -360,6 +360,89 @@ def lod_command(
     return 0
 
 
+@cli.command("monitor")
+@click.argument("samplesheet", type=click.Path(dir_okay=False))
+@click.option(
+    "--out",
+    "out_dir",
+    required=True,
+    type=click.Path(file_okay=False),
+    help="Folder for the reports (created; nothing is written outside it).",
+)
+@click.option(
+    "--rules", "rules_file", type=click.Path(dir_okay=False), help="MRD rules (TOML/JSON)."
+)
+@click.option(
+    "--required-sensitivity",
+    type=click.FloatRange(0, 1, min_open=True),
+    help="Override the rules' required sensitivity (LoD a NEGATIVE must reach).",
+)
+@click.option(
+    "--background", "background_file", type=click.Path(dir_okay=False), help="Error model."
+)
+@click.option("--keep-duplicates", is_flag=True, help="Count 0x400 records (amplicon or UMI data).")
+@click.option("--min-mapq", default=20, show_default=True, type=click.IntRange(0, 255))
+@click.option("--min-base-quality", default=20.0, show_default=True, type=click.FloatRange(0, 93))
+def monitor_command(
+    samplesheet: str,
+    out_dir: str,
+    rules_file: str | None,
+    required_sensitivity: float | None,
+    background_file: str | None,
+    keep_duplicates: bool,
+    min_mapq: int,
+    min_base_quality: float,
+) -> int:
+    """Follow every patient of a sample sheet: markers, MRD states, risk, and the reports."""
+    import dataclasses
+
+    from mrd.background import BackgroundModel
+    from mrd.call import CallSettings
+    from mrd.errors import OutputError
+    from mrd.monitoring import MrdRules, load_rules
+    from mrd.monitoring.monitor import MonitorSettings, monitor, write_outputs
+    from mrd.ngs import ReadFilter
+
+    parent = Path(out_dir).resolve().parent
+    if not parent.is_dir():
+        raise OutputError(f"cannot create {out_dir}: {parent} does not exist")
+    rules = load_rules(rules_file) if rules_file else MrdRules()
+    if required_sensitivity is not None:
+        rules = dataclasses.replace(rules, required_sensitivity=required_sensitivity)
+    settings = MonitorSettings(
+        rules=rules,
+        read_filter=ReadFilter(min_mapq, min_base_quality, drop_duplicates=not keep_duplicates),
+        call=CallSettings(
+            background=BackgroundModel.load(background_file) if background_file else None
+        ),
+    )
+
+    def progress(outcome: Any) -> None:
+        status = outcome.error or (outcome.result.pooled.as_dict().get("call") or "no marker")
+        click.echo(f"  {outcome.row.patient}\t{outcome.row.sample}\t{status}", err=True)
+
+    result = monitor(samplesheet, settings, on_sample=progress)
+    written = write_outputs(result, out_dir)
+    for patient in result.as_dict()["patients"]:
+        click.echo(f"{patient['patient']} ({patient['disease']})")
+        for entry in patient["timeline"]:
+            confirmed = {True: " (confirmed)", False: " (unconfirmed)"}.get(entry["confirmed"], "")
+            level = "-" if entry["level"] is None else f"{entry['level']:.3g}"
+            reach = f"1 in {entry['lod_one_in']:,.0f}" if entry["lod_one_in"] else "-"
+            click.echo(
+                f"  {entry['date']}\t{entry['timepoint']}\t{entry['state']}{confirmed}\t"
+                f"level {level}\tLoD {reach}"
+            )
+        for risk in patient["risk"]:
+            missing = f" (missing: {', '.join(risk['missing'])})" if risk.get("missing") else ""
+            click.echo(f"  risk {risk['model']}: {risk['category'] or 'not determined'}{missing}")
+    click.echo(f"reports: {written['html']}, {written['json']}, {written['markers']}")
+    failed = result.failed
+    for outcome in failed:
+        click.echo(f"mrd: sample {outcome.row.sample} failed: {outcome.error}", err=True)
+    return 1 if failed else 0
+
+
 def _mrd_text(mrd: dict[str, Any] | None) -> str:
     """One line of an MRD assessment: the call and the sensitivity behind it."""
     if not mrd or not mrd.get("call"):
