@@ -113,3 +113,14 @@ def test_malformed_sheet_fails_before_any_work(
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("mrd: error:") and "line 4" in err[-1] and "date" in err[-1]
     assert not out.exists()
+
+
+def test_monitor_json_follows_its_published_schemas(run: tuple[Path, dict[str, Any]]) -> None:
+    jsonschema = pytest.importorskip("jsonschema")
+    _, data = run
+    schemas = Path(__file__).resolve().parents[1] / "docs" / "schemas"
+    monitor_schema = json.loads((schemas / "mrd-monitor-1.schema.json").read_text())
+    call_schema = json.loads((schemas / "mrd-call-1.schema.json").read_text())
+    jsonschema.validate(data, monitor_schema)
+    for sample in data["samples"]:
+        jsonschema.validate(sample["call"], call_schema)
