@@ -383,6 +383,24 @@ def lod_command(
 @click.option("--keep-duplicates", is_flag=True, help="Count 0x400 records (amplicon or UMI data).")
 @click.option("--min-mapq", default=20, show_default=True, type=click.IntRange(0, 255))
 @click.option("--min-base-quality", default=20.0, show_default=True, type=click.FloatRange(0, 93))
+@click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1),
+    help="Samples called at once, each in its own process (same results as 1).",
+)
+@click.option(
+    "--dask-scheduler",
+    metavar="ADDRESS",
+    help="Call samples on this Dask scheduler instead (needs mrd[dask]; shared file system).",
+)
+@click.option(
+    "--resume",
+    is_flag=True,
+    help="Keep samples whose files in OUT/samples are complete and made with the same "
+    "inputs and settings; call only the rest.",
+)
 def monitor_command(
     samplesheet: str,
     out_dir: str,
@@ -392,6 +410,9 @@ def monitor_command(
     keep_duplicates: bool,
     min_mapq: int,
     min_base_quality: float,
+    workers: int,
+    dask_scheduler: str | None,
+    resume: bool,
 ) -> int:
     """Follow every patient of a sample sheet: markers, MRD states, risk, and the reports."""
     import dataclasses
@@ -400,7 +421,8 @@ def monitor_command(
     from mrd.call import CallSettings
     from mrd.errors import OutputError
     from mrd.monitoring import MrdRules, load_rules
-    from mrd.monitoring.monitor import MonitorSettings, monitor, write_outputs
+    from mrd.monitoring.monitor import MonitorSettings, SampleDone, monitor, write_outputs
+    from mrd.monitoring.parallel import ProgressLine
     from mrd.ngs import ReadFilter
 
     parent = Path(out_dir).resolve().parent
@@ -417,11 +439,26 @@ def monitor_command(
         ),
     )
 
-    def progress(outcome: Any) -> None:
-        status = outcome.error or (outcome.result.pooled.as_dict().get("call") or "no marker")
-        click.echo(f"  {outcome.row.patient}\t{outcome.row.sample}\t{status}", err=True)
+    line = ProgressLine()
 
-    result = monitor(samplesheet, settings, on_sample=progress)
+    def progress(event: SampleDone) -> None:
+        outcome = event.outcome
+        if outcome.error is not None:
+            status = f"FAILED ({outcome.error})"
+        else:
+            pooled = outcome.result.pooled if outcome.result is not None else None
+            status = (pooled.as_dict().get("call") if pooled is not None else None) or "no marker"
+        line.show(event.done, event.total, outcome.row.sample, status, event.resumed)
+
+    result = monitor(
+        samplesheet,
+        settings,
+        on_done=progress,
+        workers=workers,
+        dask_scheduler=dask_scheduler,
+        out_dir=out_dir,
+        resume=resume,
+    )
     written = write_outputs(result, out_dir)
     for patient in result.as_dict()["patients"]:
         click.echo(f"{patient['patient']} ({patient['disease']})")

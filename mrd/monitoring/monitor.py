@@ -13,20 +13,27 @@ step (:func:`write_outputs`), so a pipeline can run one without the other.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
+import enum
+import hashlib
+import json
 import logging
 import math
 import os
+import pickle
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from mrd.call import CallResult, CallSettings, call_sample
-from mrd.errors import MrdError
+from mrd.errors import MrdError, OutputError
 from mrd.genome import bare_chrom
 from mrd.markers.tracked import TrackedMarker, read_markers
 from mrd.monitoring.config import MrdRules
+from mrd.monitoring.parallel import Runner, SerialRunner, make_runner, one_line_error
 from mrd.monitoring.samplesheet import SampleRow, SampleSheet, Timepoint, read_samplesheet
 from mrd.monitoring.timeline import Measurement, TimelineEntry, follow_patient
 from mrd.ngs.filters import ReadFilter
@@ -199,6 +206,153 @@ def _call(row: SampleRow, settings: CallSettings) -> SampleOutcome:
     return SampleOutcome(row, result=result)
 
 
+def _call_task(task: tuple[SampleRow, CallSettings]) -> tuple[CallResult | None, str | None]:
+    """One sample's call as a worker runs it: module level so that it pickles by name.
+
+    Only the result and the error travel back; the caller pairs them with its own row object,
+    since the risk rules find the diagnosis outcome by identity.
+    """
+    outcome = _call(*task)
+    return outcome.result, outcome.error
+
+
+@dataclass(frozen=True)
+class SampleDone:
+    """Progress: one more sample finished (called now, or taken from an earlier run).
+
+    Attributes:
+        outcome: The sample's call or error.
+        done: Samples finished so far in this run, this one included.
+        total: Samples in the sample sheet.
+        resumed: True when the call was read back from ``samples/`` instead of computed.
+    """
+
+    outcome: SampleOutcome
+    done: int
+    total: int
+    resumed: bool
+
+
+@dataclass
+class _Course:
+    """One patient while the run is under way: what is known before and after the diagnosis."""
+
+    report: PatientReport
+    sheet_markers: list[TrackedMarker]
+    diagnosis: SampleRow | None
+
+    @classmethod
+    def plan(cls, rows: Sequence[SampleRow]) -> _Course:
+        ordered = sorted(rows, key=lambda r: (r.date, r.timepoint is not Timepoint.DIAGNOSIS))
+        sheet_markers: list[TrackedMarker] = []
+        for row in ordered:
+            if row.markers is not None:
+                sheet_markers.extend(m for m in read_markers(row.markers) if m not in sheet_markers)
+        diagnosis = next((r for r in ordered if r.timepoint is Timepoint.DIAGNOSIS), None)
+        report = PatientReport(ordered[0].patient, list(ordered), markers=list(sheet_markers))
+        if diagnosis is None:
+            report.warnings.append(
+                "no diagnosis sample: only the sample sheet's markers are tracked, and no risk "
+                "or log reduction from diagnosis can be given"
+            )
+        return cls(report, sheet_markers, diagnosis)
+
+    @property
+    def follow_ups(self) -> list[SampleRow]:
+        return [row for row in self.report.rows if row is not self.diagnosis]
+
+    def take_diagnosis(self, outcome: SampleOutcome | None) -> None:
+        """Fix the tracked markers: the sheet's, plus what the diagnosis found."""
+        markers = list(self.sheet_markers)
+        if outcome is not None and outcome.result is not None:
+            known = {m.key for m in markers}
+            markers.extend(m for m in diagnosis_markers(outcome.result) if m.key not in known)
+        elif outcome is not None:
+            self.report.warnings.append(f"the diagnosis sample failed: {outcome.error}")
+        self.report.markers = markers
+        if not markers:
+            self.report.warnings.append("no marker to track: follow-up samples cannot be assessed")
+
+    def finish(self, rules: MrdRules) -> PatientReport:
+        """States and risk, once every sample of the patient is in."""
+        report = self.report
+        report.outcomes.sort(key=lambda o: report.rows.index(o.row))
+        report.timeline = follow_patient([_measurement(o) for o in report.outcomes], rules)
+        report.risk, report.flags = _risk(report, self.diagnosis)
+        return report
+
+
+def _run(
+    courses: Sequence[_Course],
+    settings: MonitorSettings,
+    runner: Runner[tuple[int, SampleRow], tuple[SampleRow, CallSettings], Any],
+    *,
+    store: SampleStore | None = None,
+    on_done: Callable[[SampleDone], None] | None = None,
+) -> None:
+    """Call every sample of ``courses``, each patient's diagnosis before its follow-ups.
+
+    A follow-up is submitted the moment its own diagnosis is back, not when all diagnoses are,
+    so one slow diagnosis holds up only its own patient. Samples whose files in ``store`` are
+    complete and current are read back instead of called.
+    """
+    total = sum(len(c.report.rows) for c in courses)
+    ready: deque[tuple[int, SampleOutcome, bool]] = deque()
+    fingerprints: dict[str, str] = {}
+    done = 0
+
+    def start(index: int, row: SampleRow, markers: Sequence[TrackedMarker]) -> None:
+        call_settings = settings.call_settings(markers)
+        if store is not None:
+            fingerprint = store.fingerprint(row, call_settings)
+            stored = store.load(row, fingerprint)
+            if stored is not None:
+                ready.append((index, SampleOutcome(row, result=stored), True))
+                return
+            if fingerprint is not None:
+                fingerprints[row.sample] = fingerprint
+        runner.submit((index, row), _call_task, (row, call_settings))
+
+    def land(index: int, outcome: SampleOutcome, resumed: bool) -> None:
+        nonlocal done
+        course = courses[index]
+        course.report.outcomes.append(outcome)
+        if store is not None and not resumed:
+            if outcome.result is not None:
+                store.save(outcome, fingerprints.get(outcome.row.sample))
+            else:
+                store.forget(outcome.row)
+        done += 1
+        if on_done is not None:
+            on_done(SampleDone(outcome, done, total, resumed))
+        if outcome.row is course.diagnosis:
+            course.take_diagnosis(outcome)
+            for row in course.follow_ups:
+                start(index, row, course.report.markers)
+
+    def drain() -> None:
+        while ready:
+            land(*ready.popleft())
+
+    for index, course in enumerate(courses):
+        if course.diagnosis is not None:
+            start(index, course.diagnosis, course.sheet_markers)
+        else:
+            course.take_diagnosis(None)
+            for row in course.follow_ups:
+                start(index, row, course.report.markers)
+    drain()
+    for (index, row), returned in runner.completed():
+        if isinstance(returned, BaseException):
+            error = one_line_error(returned)
+            log.error("%s: %s", row.sample, error)
+            land(index, SampleOutcome(row, error=error), False)
+        else:
+            result, message = returned
+            land(index, SampleOutcome(row, result=result, error=message), False)
+        drain()
+
+
 def follow(
     rows: Sequence[SampleRow],
     settings: MonitorSettings,
@@ -206,43 +360,10 @@ def follow(
     on_sample: Callable[[SampleOutcome], None] | None = None,
 ) -> PatientReport:
     """Call one patient's samples (diagnosis first), then give them states and risk."""
-    ordered = sorted(rows, key=lambda r: (r.date, r.timepoint is not Timepoint.DIAGNOSIS))
-    report = PatientReport(ordered[0].patient, list(ordered))
-    sheet_markers: list[TrackedMarker] = []
-    for row in ordered:
-        if row.markers is not None:
-            sheet_markers.extend(m for m in read_markers(row.markers) if m not in sheet_markers)
-    diagnosis = next((r for r in ordered if r.timepoint is Timepoint.DIAGNOSIS), None)
-    markers = list(sheet_markers)
-    if diagnosis is None:
-        report.warnings.append(
-            "no diagnosis sample: only the sample sheet's markers are tracked, and no risk "
-            "or log reduction from diagnosis can be given"
-        )
-    else:
-        outcome = _call(diagnosis, settings.call_settings(sheet_markers))
-        report.outcomes.append(outcome)
-        if on_sample is not None:
-            on_sample(outcome)
-        if outcome.result is not None:
-            known = {m.key for m in markers}
-            markers.extend(m for m in diagnosis_markers(outcome.result) if m.key not in known)
-        else:
-            report.warnings.append(f"the diagnosis sample failed: {outcome.error}")
-    report.markers = markers
-    if not markers:
-        report.warnings.append("no marker to track: follow-up samples cannot be assessed")
-    for row in ordered:
-        if row is diagnosis:
-            continue
-        outcome = _call(row, settings.call_settings(markers))
-        report.outcomes.append(outcome)
-        if on_sample is not None:
-            on_sample(outcome)
-    report.outcomes.sort(key=lambda o: ordered.index(o.row))
-    report.timeline = follow_patient([_measurement(o) for o in report.outcomes], settings.rules)
-    report.risk, report.flags = _risk(report, diagnosis)
-    return report
+    course = _Course.plan(rows)
+    notify = (lambda event: on_sample(event.outcome)) if on_sample is not None else None
+    _run([course], settings, SerialRunner(), on_done=notify)
+    return course.finish(settings.rules)
 
 
 def _risk(
@@ -259,19 +380,55 @@ def monitor(
     settings: MonitorSettings | None = None,
     *,
     on_sample: Callable[[SampleOutcome], None] | None = None,
+    on_done: Callable[[SampleDone], None] | None = None,
+    workers: int = 1,
+    dask_scheduler: str | None = None,
+    out_dir: str | os.PathLike[str] | None = None,
+    resume: bool = False,
 ) -> MonitorResult:
-    """Run every patient of a sample sheet: calls, states, risk. Nothing is written.
+    """Run every patient of a sample sheet: calls, states, risk.
 
     The sample sheet is validated completely before any BAM is opened, so a typo in row 40
-    fails in a second, not after an hour of work.
+    fails in a second, not after an hour of work. Samples run in this process, in ``workers``
+    local processes, or on a Dask cluster; the result is the same either way. Without
+    ``out_dir`` nothing is written. With it, each sample's files go to ``out_dir/samples/`` as
+    soon as the sample is done, so a run that is killed keeps its finished samples, and
+    ``resume`` reads them back instead of calling them again (run-level reports are still
+    :func:`write_outputs`' job).
+
+    Args:
+        samplesheet: The sample sheet (see :mod:`mrd.monitoring.samplesheet`).
+        settings: Rules, read filter and caller settings.
+        on_sample: Called with each sample's outcome as it finishes.
+        on_done: Called likewise with a progress event (count, total, resumed or not).
+        workers: Local processes to call samples in; 1 calls them in this process.
+        dask_scheduler: Address of a Dask scheduler to call samples on instead.
+        out_dir: Folder whose ``samples/`` receives per-sample files as they finish.
+        resume: Take samples whose files in ``out_dir`` are complete and current as done.
 
     Raises:
         InputFileError: For a malformed sample sheet or marker file (one line naming the row).
+        MrdError: For bad ``workers``/``dask_scheduler`` options or an unreachable scheduler.
     """
+    if resume and out_dir is None:
+        raise ValueError("resume needs out_dir: it reads back the files of an earlier run")
     active = settings or MonitorSettings()
     sheet = read_samplesheet(samplesheet)
-    patients = [follow(rows, active, on_sample=on_sample) for rows in sheet.patients().values()]
-    return MonitorResult(sheet, active, patients)
+    courses = [_Course.plan(rows) for rows in sheet.patients().values()]
+    store = SampleStore(out_dir, resume=resume) if out_dir is not None else None
+
+    def notify(event: SampleDone) -> None:
+        if on_sample is not None:
+            on_sample(event.outcome)
+        if on_done is not None:
+            on_done(event)
+
+    runner = make_runner(workers, dask_scheduler, preload=(__name__,))
+    try:
+        _run(courses, active, runner, store=store, on_done=notify)
+    finally:
+        runner.close()
+    return MonitorResult(sheet, active, [c.finish(active.rules) for c in courses])
 
 
 # --------------------------------------------------------------------------------------------
@@ -364,39 +521,245 @@ def _safe_name(sample: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in sample)
 
 
+SAMPLE_DONE_SCHEMA = "mrd-sample-done"
+"""Schema of ``samples/<sample>.done.json``, the marker that a sample's files are complete."""
+
+
+def _canonical(value: Any) -> Any:
+    """Settings as plain JSON with a stable order, so equal settings hash alike in any process.
+
+    ``pickle`` or ``repr`` would not do: set order and reprs of floats in containers may differ
+    between interpreters, and a fingerprint that changes for equal settings breaks resume.
+    """
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {
+            "@": type(value).__qualname__,
+            **{f.name: _canonical(getattr(value, f.name)) for f in dataclasses.fields(value)},
+        }
+    if isinstance(value, enum.Enum):
+        return _canonical(value.value)
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, dict):
+        pairs = [
+            (json.dumps(_canonical(k), sort_keys=True), _canonical(v)) for k, v in value.items()
+        ]
+        return [list(pair) for pair in sorted(pairs, key=lambda pair: str(pair[0]))]
+    if isinstance(value, (list, tuple)):
+        return [_canonical(v) for v in value]
+    if isinstance(value, (set, frozenset)):
+        return sorted((_canonical(v) for v in value), key=lambda v: json.dumps(v, sort_keys=True))
+    if isinstance(value, float):
+        return repr(value)  # NaN and infinities too, which JSON itself cannot hold
+    if value is None or isinstance(value, (str, int, bool)):
+        return value
+    if hasattr(value, "tolist"):  # numpy arrays and scalars
+        return _canonical(value.tolist())
+    return repr(value)
+
+
+def _file_stamp(path: Path | None) -> list[Any] | None:
+    if path is None:
+        return None
+    stat = path.stat()
+    return [str(path.resolve()), stat.st_size, stat.st_mtime_ns]
+
+
+def _digest(path: Path) -> str:
+    sha = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            sha.update(block)
+    return sha.hexdigest()
+
+
+class SampleStore:
+    """Per-sample files in ``OUT/samples/``, written as each sample finishes, and read back.
+
+    Per sample: ``<sample>.json`` (the ``mrd-call`` result), ``.tsv``, ``.vcf.gz``,
+    ``.call.pickle`` (the result object, which the risk rules and the report need and which the
+    JSON cannot rebuild) and, written last, ``.done.json``: the mrd version, a fingerprint of
+    everything that decides the call (caller settings with the patient's markers, the BAM's
+    path, size and modification time, the reference's) and a SHA-256 of each of the four files.
+    Every file is renamed into place complete, so a killed run leaves whole files or none; a
+    sample counts as done only when its done file matches all of that.
+
+    The pickle is only ever loaded after its checksum matched the done file; like the rest of
+    ``OUT``, the folder must be one only the user writes to.
+    """
+
+    SUFFIXES: ClassVar[dict[str, str]] = {
+        "json": ".json",
+        "tsv": ".tsv",
+        "vcf": ".vcf.gz",
+        "state": ".call.pickle",
+    }
+
+    def __init__(self, out_dir: str | os.PathLike[str], *, resume: bool = False) -> None:
+        self.folder = Path(out_dir) / "samples"
+        self.resume = resume
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OutputError(f"cannot create {self.folder}: {exc.strerror}") from None
+        if resume:  # a killed run's staged files, never renamed into place: not results
+            for stale in self.folder.glob(".*.part*"):
+                stale.unlink(missing_ok=True)
+
+    def paths(self, sample: str) -> dict[str, Path]:
+        """The sample's files by kind (``json``, ``tsv``, ``vcf``, ``state``, ``done``)."""
+        name = _safe_name(sample)
+        paths = {kind: self.folder / f"{name}{suffix}" for kind, suffix in self.SUFFIXES.items()}
+        paths["done"] = self.folder / f"{name}.done.json"
+        return paths
+
+    def fingerprint(self, row: SampleRow, settings: CallSettings) -> str | None:
+        """What decides the sample's call, hashed; None when the BAM cannot be read (no resume)."""
+        try:
+            payload = {
+                "sample": row.sample,
+                "bam": _file_stamp(Path(row.bam)),
+                "reference": _file_stamp(Path(row.reference) if row.reference else None),
+                "settings": _canonical(settings),
+            }
+        except OSError:
+            return None
+        text = json.dumps(payload, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    def _check(self, sample: str, fingerprint: str | None) -> str | None:
+        """Why the sample's files are not a complete, current result; None when they are."""
+        from mrd import __version__
+        from mrd.call import SCHEMA as CALL_SCHEMA
+
+        if fingerprint is None:
+            return "its input cannot be read"
+        paths = self.paths(sample)
+        try:
+            done = json.loads(paths["done"].read_text(encoding="utf-8"))
+            call = json.loads(paths["json"].read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return "its files are missing or unreadable"
+        if not isinstance(done, dict) or done.get("schema") != SAMPLE_DONE_SCHEMA:
+            return "its done file is not an mrd-sample-done file"
+        if not isinstance(call, dict) or call.get("schema") != CALL_SCHEMA:
+            return "its JSON is not an mrd-call result"
+        if done.get("mrd_version") != __version__ or call.get("mrd_version") != __version__:
+            return f"it was made by another mrd version than {__version__}"
+        if done.get("fingerprint") != fingerprint:
+            return "its BAM, reference, markers or settings changed"
+        digests = done.get("files")
+        for kind in self.SUFFIXES:
+            try:
+                if not isinstance(digests, dict) or digests.get(kind) != _digest(paths[kind]):
+                    return f"its {kind} file changed or is incomplete"
+            except OSError:
+                return f"its {kind} file is missing"
+        return None
+
+    def is_current(self, outcome: SampleOutcome) -> bool:
+        """Whether the files of a called sample are already written for exactly this call."""
+        if outcome.result is None:
+            return False
+        fingerprint = self.fingerprint(outcome.row, outcome.result.settings)
+        return self._check(outcome.row.sample, fingerprint) is None
+
+    def load(self, row: SampleRow, fingerprint: str | None) -> CallResult | None:
+        """The earlier call of ``row`` when resuming and its files are complete and current."""
+        if not self.resume:
+            return None
+        reason = self._check(row.sample, fingerprint)
+        if reason is None:
+            try:
+                result = pickle.loads(self.paths(row.sample)["state"].read_bytes())
+            except Exception as exc:  # an unpicklable file is just not a result to reuse
+                reason = f"its result cannot be read back ({one_line_error(exc)})"
+            else:
+                if isinstance(result, CallResult):
+                    log.info("%s: resumed from %s", row.sample, self.folder)
+                    return result
+                reason = "its result file holds something else"
+        log.info("%s: calling again: %s", row.sample, reason)
+        return None
+
+    def save(self, outcome: SampleOutcome, fingerprint: str | None = None) -> dict[str, str]:
+        """Write a called sample's files, the done file last; returns paths relative to OUT.
+
+        ``fingerprint`` should be taken before the call, so a BAM replaced during the call is
+        not recorded as the one called.
+        """
+        from mrd import __version__
+        from mrd.output import atomic_path, write_json
+        from mrd.report import write_findings_tsv, write_findings_vcf
+
+        result = outcome.result
+        if result is None:
+            raise ValueError(f"sample {outcome.row.sample} has no call to write")
+        paths = self.paths(outcome.row.sample)
+        paths["done"].unlink(missing_ok=True)  # not done while its files are being replaced
+        data = result.as_dict()
+        write_json(paths["json"], data)
+        write_findings_tsv(data, paths["tsv"])
+        write_findings_vcf(data, paths["vcf"])
+        with atomic_path(paths["state"]) as tmp:
+            tmp.write_bytes(pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL))
+        if fingerprint is None:
+            fingerprint = self.fingerprint(outcome.row, result.settings)
+        if fingerprint is not None:
+            write_json(
+                paths["done"],
+                {
+                    "schema": SAMPLE_DONE_SCHEMA,
+                    "sample": outcome.row.sample,
+                    "mrd_version": __version__,
+                    "fingerprint": fingerprint,
+                    "files": {kind: _digest(paths[kind]) for kind in self.SUFFIXES},
+                },
+            )
+        return self.relative(outcome.row.sample)
+
+    def relative(self, sample: str) -> dict[str, str]:
+        """The sample's report files as ``monitor.json`` lists them (relative to OUT)."""
+        paths = self.paths(sample)
+        return {kind: f"samples/{paths[kind].name}" for kind in ("json", "tsv", "vcf")}
+
+    def forget(self, row: SampleRow) -> None:
+        """Remove a sample's files: it failed now, so earlier files would contradict the run."""
+        paths = self.paths(row.sample)
+        for kind in ("done", *self.SUFFIXES):
+            paths[kind].unlink(missing_ok=True)
+        paths["vcf"].with_name(paths["vcf"].name + ".tbi").unlink(missing_ok=True)
+
+
 def write_outputs(result: MonitorResult, out_dir: str | os.PathLike[str]) -> dict[str, Path]:
     """Write the run's files into ``out_dir`` (created if missing), each atomically.
 
     Files: ``monitor.json``, ``report.html``, ``markers.tsv`` (one row per sample and marker),
     ``mrd_mqc.json`` (MultiQC general statistics) and per sample ``samples/<sample>.json``,
-    ``.tsv`` and ``.vcf.gz``. Nothing is written outside ``out_dir``.
+    ``.tsv`` and ``.vcf.gz`` (with the bookkeeping files of :class:`SampleStore`). Per-sample
+    files that :func:`monitor` already wrote for the same call are kept, not rewritten. Nothing
+    is written outside ``out_dir``.
 
     Returns:
         The paths written, by name.
     """
     from mrd.output import write_json
-    from mrd.report import write_findings_tsv, write_findings_vcf
     from mrd.report.html import write_html_report
     from mrd.report.multiqc import write_multiqc
 
     out = Path(out_dir)
-    samples = out / "samples"
-    samples.mkdir(parents=True, exist_ok=True)
+    store = SampleStore(out)
     written: dict[str, Path] = {}
     data = result.as_dict()
+    outcomes = {o.row.sample: o for p in result.patients for o in p.outcomes}
     for entry in data["samples"]:
-        call = entry["call"]
-        if call is None:
+        outcome = outcomes[entry["sample"]]
+        if outcome.result is None:
             continue
-        stem = samples / _safe_name(entry["sample"])
-        write_json(stem.with_suffix(".json"), call)
-        write_findings_tsv(call, stem.with_suffix(".tsv"))
-        write_findings_vcf(call, stem.with_suffix(".vcf.gz"))
-        entry["files"] = {
-            "json": f"samples/{stem.name}.json",
-            "tsv": f"samples/{stem.name}.tsv",
-            "vcf": f"samples/{stem.name}.vcf.gz",
-        }
+        if store.is_current(outcome):
+            entry["files"] = store.relative(outcome.row.sample)
+        else:
+            entry["files"] = store.save(outcome)
     written["markers"] = out / "markers.tsv"
     _write_marker_table(data, written["markers"])
     written["json"] = out / "monitor.json"
