@@ -26,11 +26,9 @@ exactly 95% has a standard error of 1.5%, so the point estimate of a calibrated 
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import statistics
 import sys
-import tempfile
 import time
 import traceback
 from collections import Counter
@@ -40,6 +38,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from _common import bench_main
 from scipy.stats import binom, binomtest
 
 from mrd.markers.tracked import TrackedMarker
@@ -452,20 +451,7 @@ def run(args: argparse.Namespace, out_dir: Path) -> dict[str, Any]:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    args = parse_args(argv)
-    started = time.perf_counter()
-    if args.out_dir is not None:
-        args.out_dir.mkdir(parents=True, exist_ok=True)
-        report = run(args, args.out_dir)
-    else:
-        with tempfile.TemporaryDirectory(prefix="calibration-bench-") as tmp:
-            report = run(args, Path(tmp))
-    print(f"\ntotal wall time {time.perf_counter() - started:.0f} s")
-    if args.json is not None:
-        report["arguments"] = {
-            k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()
-        }
-        args.json.write_text(json.dumps(report, indent=1, default=str) + "\n", encoding="utf-8")
+    bench_main(parse_args, run, "calibration-bench-", argv)
 
 
 if __name__ == "__main__":

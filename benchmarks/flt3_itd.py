@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import json
 import math
 import os
 import random
@@ -35,16 +34,15 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import traceback
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from _common import bench_main, run_pool
 
 from mrd.catalog import flt3, reference_window
 from mrd.simulate import Flt3Itd, SimulationSpec, default_amplicons, simulate
@@ -755,31 +753,9 @@ def run(args: argparse.Namespace, out_dir: Path) -> dict[str, Any]:
         f"{WINDOW.end}",
         file=sys.stderr,
     )
-    results: dict[tuple[str, str, str], dict[str, Any]] = {}
-    started = time.perf_counter()
-    with ProcessPoolExecutor(max_workers=args.workers) as pool:
-        futures: dict[Future[dict[str, Any]], Sample] = {
-            pool.submit(run_sample, s): s for s in jobs
-        }
-        for done, future in enumerate(as_completed(futures), 1):
-            sample = futures[future]
-            res = future.result()
-            results[(sample.kind, sample.aligner, sample.name)] = res
-            status = res["error"] or f"sim {res.get('simulate_seconds', 0):.1f}s"
-            if res["call_error"]:
-                status += f", caller error {res['call_error']}"
-            elif "call_seconds" in res:
-                status += f", call {res['call_seconds']:.1f}s"
-            print(
-                f"[{done}/{len(jobs)} {time.perf_counter() - started:6.0f}s] "
-                f"{sample.aligner} {sample.name}: {status}",
-                file=sys.stderr,
-                flush=True,
-            )
+    done = run_pool(jobs, run_sample, args.workers, label=_job_label, status=_job_status)
+    results = {(s.kind, s.aligner, s.name): res for s, res in zip(jobs, done, strict=True)}
     ordered = [results[(s.kind, s.aligner, s.name)] for s in samples]
-    for res in ordered:
-        if res.get("traceback"):
-            print(res["traceback"], file=sys.stderr)
 
     print("Per-sample results")
     print_samples(ordered)
@@ -810,21 +786,21 @@ def run(args: argparse.Namespace, out_dir: Path) -> dict[str, Any]:
     return {"samples": ordered, "notes": notes, "summary": summaries, "speed": speed_rows}
 
 
+def _job_label(sample: Sample) -> str:
+    return f"{sample.aligner} {sample.name}"
+
+
+def _job_status(res: dict[str, Any]) -> str:
+    status = str(res["error"] or f"sim {res.get('simulate_seconds', 0):.1f}s")
+    if res["call_error"]:
+        status += f", caller error {res['call_error']}"
+    elif "call_seconds" in res:
+        status += f", call {res['call_seconds']:.1f}s"
+    return status
+
+
 def main(argv: Sequence[str] | None = None) -> None:
-    args = parse_args(argv)
-    started = time.perf_counter()
-    if args.out_dir is not None:
-        args.out_dir.mkdir(parents=True, exist_ok=True)
-        report = run(args, args.out_dir)
-    else:
-        with tempfile.TemporaryDirectory(prefix="flt3-itd-bench-") as tmp:
-            report = run(args, Path(tmp))
-    print(f"\ntotal wall time {time.perf_counter() - started:.0f} s")
-    if args.json is not None:
-        report["arguments"] = {
-            k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()
-        }
-        args.json.write_text(json.dumps(report, indent=1, default=str) + "\n", encoding="utf-8")
+    bench_main(parse_args, run, "flt3-itd-bench-", argv)
 
 
 if __name__ == "__main__":

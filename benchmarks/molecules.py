@@ -26,18 +26,17 @@ columns show it).
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import statistics
 import sys
-import tempfile
 import time
 import traceback
 from collections.abc import Sequence
-from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
+
+from _common import bench_main, run_pool
 
 FAMILY_SIZES = (1.0, 3.0, 10.0)
 GENES = {
@@ -400,29 +399,9 @@ def run(args: argparse.Namespace, out_dir: Path) -> dict[str, Any]:
     # Largest libraries first, so the pool ends evenly.
     jobs = sorted(samples, key=lambda s: -s.family_size * s.molecules)
     print(f"{len(samples)} libraries, {args.workers} workers", file=sys.stderr)
-    results: dict[str, dict[str, Any]] = {}
-    started = time.perf_counter()
-    with ProcessPoolExecutor(max_workers=args.workers) as pool:
-        futures: dict[Future[dict[str, Any]], Sample] = {
-            pool.submit(run_sample, s): s for s in jobs
-        }
-        for done, future in enumerate(as_completed(futures), 1):
-            sample = futures[future]
-            res = future.result()
-            results[sample.name] = res
-            status = res["error"] or (
-                f"sim {res['simulate_seconds']:.1f}s, call {res['call_seconds']:.1f}s"
-            )
-            print(
-                f"[{done}/{len(jobs)} {time.perf_counter() - started:5.0f}s] {sample.name}: "
-                f"{status}",
-                file=sys.stderr,
-                flush=True,
-            )
-    ordered = [results[s.name] for s in samples]
-    for res in ordered:
-        if res.get("traceback"):
-            print(res["traceback"], file=sys.stderr)
+    done = run_pool(jobs, run_sample, args.workers, label=lambda s: s.name)
+    by_name = {s.name: res for s, res in zip(jobs, done, strict=True)}
+    ordered = [by_name[s.name] for s in samples]
     print(
         "Per-library results (UMI length 12; truth = simulator molecules per haplotype; "
         "vs truth = molecule VAF / truth molecule share - 1)"
@@ -455,20 +434,7 @@ def run(args: argparse.Namespace, out_dir: Path) -> dict[str, Any]:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    args = parse_args(argv)
-    started = time.perf_counter()
-    if args.out_dir is not None:
-        args.out_dir.mkdir(parents=True, exist_ok=True)
-        report = run(args, args.out_dir)
-    else:
-        with tempfile.TemporaryDirectory(prefix="molecules-bench-") as tmp:
-            report = run(args, Path(tmp))
-    print(f"\ntotal wall time {time.perf_counter() - started:.0f} s")
-    if args.json is not None:
-        report["arguments"] = {
-            k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()
-        }
-        args.json.write_text(json.dumps(report, indent=1, default=str) + "\n", encoding="utf-8")
+    bench_main(parse_args, run, "molecules-bench-", argv)
 
 
 if __name__ == "__main__":
