@@ -160,6 +160,9 @@ def test_intronic_insertion_is_reported_for_what_it_is(tmp_path: Path) -> None:
     finding = result.findings[0].as_dict()
     assert finding["domain"] == "intronic" and finding["in_frame"] is False
     assert finding["duplicated_length"] < 3
+    # New bases only: the wild-type junction is absent from the mutant allele, which must still
+    # count in the total (else the VAF would be alt / wt).
+    assert finding["vaf_ci_low"] <= 0.3 <= finding["vaf_ci_high"]
 
 
 def test_grch37_b37_naming(tmp_path: Path) -> None:

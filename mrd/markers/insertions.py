@@ -273,6 +273,7 @@ def _discover(
     stats = stats if stats is not None else _DiscoveryStats()
     stats.templates.clear()
     stats.junctions.clear()
+    stats.lengths.clear()
     realigned = 0
     for view in views:
         stats.templates.add(view.name)
@@ -408,9 +409,15 @@ class _Clone:
         """Whether a span placed on ``on`` (None: wild type) covers this clone's edges."""
         if on is None:
             return self.crosses(lo, hi, self.q - 1), self.crosses(lo, hi, self.p)
-        left = any(self.crosses(lo, hi, x) for x in on.haplotype.edge_offsets(self.q - 1))
-        right = any(self.crosses(lo, hi, x) for x in on.haplotype.edge_offsets(self.p))
-        return left, right
+        return self._crosses_on(lo, hi, on, self.q - 1), self._crosses_on(lo, hi, on, self.p)
+
+    def _crosses_on(self, lo: int, hi: int, on: _Clone, left_base: int) -> bool:
+        if any(self.crosses(lo, hi, x) for x in on.haplotype.edge_offsets(left_base)):
+            return True
+        # An insertion that copies nothing sits between the two bases of the wild-type edge, so
+        # its haplotype has no such edge: a read across the insertion crosses the site there,
+        # and must count in the total like a wild-type read across the edge.
+        return on.n == on.length and left_base == on.p and on.crosses_junction(lo, hi)
 
 
 def _count_clean(clones: list[_Clone], view: _ReadView, library: Library) -> None:
