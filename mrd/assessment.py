@@ -28,6 +28,22 @@ from mrd.stats.sensitivity import (
 SITE_BACKGROUND_SOURCE = "sample (the same event at neighbouring positions)"
 
 
+def finding_label(data: dict[str, Any]) -> str:
+    """The name a lab would use for an FLT3 or NPM1 finding, the same in every report.
+
+    ``NPM1 type A c.860_863dup``, ``FLT3-ITD c.1750_1791dup (42 bp)``; a tracked marker keeps
+    the name its marker file gave it instead.
+    """
+    if data.get("name"):
+        return str(data["name"])
+    if data["marker"] == "NPM1":
+        kind = f"NPM1 type {data['npm1_type']}" if data.get("npm1_type") else "NPM1"
+        return f"{kind} {data['hgvs_c']}"
+    if data["marker"].startswith("FLT3"):
+        return f"{data['marker']} {data['hgvs_c']} ({data['length']} bp)"
+    return f"{data['marker']} {data.get('hgvs_c') or ''}".strip()
+
+
 def insertion_background(error_rate: float, source: str) -> Background:
     """Background of an insertion marker from its window's per-site error rate."""
     return Background(mu=min(max(error_rate, 0.0), 0.5), rho=0.0, source=source)

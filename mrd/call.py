@@ -18,6 +18,7 @@ from mrd.assessment import (
     PooledMrd,
     SiteFinding,
     assess,
+    finding_label,
     insertion_background,
     pool,
     site_background,
@@ -106,6 +107,7 @@ class CallResult:
     settings: CallSettings
     assessments: tuple[MarkerAssessment, ...] = ()
     pooled: PooledMrd | None = None
+    labels: tuple[str, ...] = ()
 
     @property
     def library(self) -> str:
@@ -158,8 +160,12 @@ class CallResult:
             "read_filter": self.read_filter_counts.as_dict(),
             "targets": [t.as_dict() for t in self.targets],
             "findings": [
-                {**f.as_dict(), **({"mrd": a.as_dict()} if a is not None else {})}
-                for f, a in zip_longest(self.findings, self.assessments)
+                {
+                    **f.as_dict(),
+                    **({"name": label} if label is not None else {}),
+                    **({"mrd": a.as_dict()} if a is not None else {}),
+                }
+                for f, a, label in zip_longest(self.findings, self.assessments, self.labels)
             ],
             "mrd": self.pooled.as_dict() if self.pooled is not None else None,
         }
@@ -328,7 +334,21 @@ def call_sample(
         assess(_counted(f), bg, sensitivity, unit)
         for f, bg, unit in zip(findings, backgrounds, units, strict=True)
     )
-    informative = _informative(findings, backgrounds, tracked_alleles, bool(active.markers))
+    tracked_by_key = {
+        _allele_key(reference_window(gene, genome.build), allele): marker
+        for (gene, allele), marker in tracked_alleles.items()
+    }
+    labels = tuple(
+        f.marker.label
+        if isinstance(f, SiteFinding)
+        else (
+            tracked.label
+            if (tracked := tracked_by_key.get(_finding_key(f))) is not None and f.tracked
+            else finding_label(f.as_dict())
+        )
+        for f in findings
+    )
+    informative = _informative(findings, backgrounds, tracked_by_key, bool(active.markers))
     unit = "molecules" if units and all(u == "molecules" for u in units) else "templates"
     pooled = pool(
         informative,
@@ -346,6 +366,7 @@ def call_sample(
         settings=active,
         assessments=assessments,
         pooled=pooled,
+        labels=labels,
     )
 
 
@@ -356,7 +377,7 @@ def _counted(finding: Finding) -> Proportion:
 def _informative(
     findings: Sequence[Finding],
     backgrounds: Sequence[Background],
-    tracked_alleles: dict[tuple[str, Insertion], TrackedMarker],
+    tracked_by_key: dict[tuple[str, int, str, str], TrackedMarker],
     have_markers: bool,
 ) -> list[Informative]:
     """The markers the pooled call uses.
@@ -365,10 +386,6 @@ def _informative(
     NPM1 mutations found (a diagnosis sample), as they are the ones a lab would follow.
     """
     chosen: list[Informative] = []
-    by_label = {
-        (marker.chrom, marker.position, marker.ref, marker.alt): marker
-        for marker in tracked_alleles.values()
-    }
     for finding, background in zip(findings, backgrounds, strict=True):
         counted = _counted(finding)
         if isinstance(finding, SiteFinding):
@@ -382,8 +399,31 @@ def _informative(
             continue
         if not have_markers and finding.marker not in ("FLT3-ITD", "NPM1"):
             continue
-        key = (bare_chrom(finding.chrom), finding.position, finding.ref, finding.alt)
-        tracked = by_label.get(key)
-        label = tracked.label if tracked is not None else f"{finding.marker} {finding.hgvs_c}"
+        tracked = tracked_by_key.get(_finding_key(finding))
+        label = tracked.label if tracked is not None else finding_label(finding.as_dict())
         chosen.append(Informative(label, counted.alt, counted.total, background, tracked))
     return chosen
+
+
+def _finding_key(finding: ItdFinding | Npm1Finding) -> tuple[str, int, str, str]:
+    return bare_chrom(finding.chrom), finding.position, finding.ref, finding.alt
+
+
+def _allele_key(window: ReferenceWindow, allele: Insertion) -> tuple[str, int, str, str]:
+    """The left-normalised VCF form of a window allele: how findings are keyed."""
+    anchor = window.sequence[allele.after]
+    return window.chrom, window.start + allele.after, anchor, anchor + allele.inserted
+
+
+def normalised_key(marker: TrackedMarker, build: Build) -> tuple[str, int, str, str]:
+    """A marker's key after the normalisation ``mrd call`` applies to it.
+
+    Two spellings of one insertion (left- or right-aligned in its repeat) get the same key, so
+    a marker from a sheet and the same one found at diagnosis are one marker.
+    """
+    for gene in GENES:
+        window = reference_window(gene, build)
+        allele = _window_insertion(marker, window)
+        if allele is not None:
+            return _allele_key(window, allele)
+    return marker.key

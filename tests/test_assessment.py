@@ -171,8 +171,17 @@ def test_lod_command_plans_and_reports(
     )
     reached = json.loads(out.read_text())
     assert len(reached["markers"]) == 2
-    calls = {m["marker"].split()[0]: m["call"] for m in reached["markers"]}
-    assert calls == {"NPM1": "NEGATIVE", "FLT3-ITD": "NOT_EVALUABLE"}
+    calls = {m["marker"].split()[0][:4]: m["call"] for m in reached["markers"]}
+    assert calls == {"NPM1": "NEGATIVE", "FLT3": "NOT_EVALUABLE"}
     assert all(m["lod"] < 1e-3 for m in reached["markers"])
     with pytest.raises(SystemExit):
         main(["lod"])
+
+
+def test_a_marker_spelled_right_aligned_keeps_its_name_and_rules(tmp_path: Path) -> None:
+    # NPM1 type A written after c.863 (as HGVS places it), not left-normalised as calls are.
+    marker = TrackedMarker("5", 171410543, "G", "GTCTG", gene="NPM1", name="NPM1-A-dx")
+    data = _call("P001-FU2", markers=(marker,))
+    [npm1] = [f for f in data["findings"] if f["marker"] == "NPM1"]
+    assert npm1["tracked"] and npm1["name"] == "NPM1-A-dx" and npm1["position"] == 171410539
+    assert data["mrd"]["markers"] == ["NPM1-A-dx"]

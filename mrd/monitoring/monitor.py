@@ -28,7 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
-from mrd.call import CallResult, CallSettings, call_sample
+from mrd.assessment import finding_label
+from mrd.call import CallResult, CallSettings, call_sample, normalised_key
 from mrd.errors import MrdError, OutputError
 from mrd.genome import bare_chrom
 from mrd.markers.tracked import TrackedMarker, read_markers
@@ -162,11 +163,7 @@ def diagnosis_markers(result: CallResult) -> list[TrackedMarker]:
         data = finding.as_dict()
         if data["marker"] not in TRACKED_FROM_DIAGNOSIS:
             continue
-        if data["marker"] == "NPM1":
-            name = f"NPM1 type {data['npm1_type']}" if data.get("npm1_type") else "NPM1"
-            name = f"{name} {data['hgvs_c']}"
-        else:
-            name = f"FLT3-ITD {data['hgvs_c']} ({data['length']} bp)"
+        name = finding_label(data)
         markers.append(
             TrackedMarker(
                 data["chrom"],
@@ -265,8 +262,15 @@ class _Course:
         """Fix the tracked markers: the sheet's, plus what the diagnosis found."""
         markers = list(self.sheet_markers)
         if outcome is not None and outcome.result is not None:
-            known = {m.key for m in markers}
-            markers.extend(m for m in diagnosis_markers(outcome.result) if m.key not in known)
+            # Compare normalised forms: a sheet may spell an insertion right-aligned in its
+            # repeat, the call reports it left-normalised; it is one marker either way.
+            build = outcome.result.genome.build
+            known = {normalised_key(m, build) for m in markers}
+            markers.extend(
+                m
+                for m in diagnosis_markers(outcome.result)
+                if normalised_key(m, build) not in known
+            )
         elif outcome is not None:
             self.report.warnings.append(f"the diagnosis sample failed: {outcome.error}")
         self.report.markers = markers
@@ -447,7 +451,7 @@ def _entry_dict(entry: TimelineEntry, outcome: SampleOutcome) -> dict[str, Any]:
                 continue
             markers.append(
                 {
-                    "label": data.get("name") or f"{data['marker']} {data.get('hgvs_c') or ''}",
+                    "label": finding_label(data),
                     "marker": data["marker"],
                     "vaf": data.get("vaf"),
                     "alt_count": data["alt_count"],

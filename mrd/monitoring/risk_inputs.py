@@ -50,10 +50,15 @@ def _analysed(outcome: SampleOutcome | None, gene: str) -> bool:
 
 
 def _npm1_level(outcome: SampleOutcome) -> tuple[float | None, str | None]:
-    """NPM1 VAF and MRD call of a sample (the first NPM1 finding), if it was measured."""
-    for finding in _findings(outcome):
-        if finding["marker"] == "NPM1":
-            return finding.get("vaf"), finding["mrd"]["call"]
+    """NPM1 VAF and MRD call of a sample, if it was measured.
+
+    The tracked NPM1 marker comes first: at a follow-up another NPM1 insertion (a second type,
+    or an artefact) must not stand in for the patient's own mutation.
+    """
+    npm1 = [f for f in _findings(outcome) if f["marker"] == "NPM1"]
+    npm1.sort(key=lambda f: not f.get("tracked"))
+    if npm1:
+        return npm1[0].get("vaf"), npm1[0]["mrd"]["call"]
     return None, None
 
 
