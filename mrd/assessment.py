@@ -103,13 +103,7 @@ class SiteFinding:
             "inserted_sequence": (
                 marker.alt[len(marker.ref) :] if marker.alt.startswith(marker.ref) else ""
             ),
-            "alt_count": vaf.alt,
-            "wt_count": vaf.total - vaf.alt,
-            "depth": vaf.total,
-            "depth_unit": self.depth_unit,
-            "vaf": None if vaf.total == 0 else vaf.value,
-            "vaf_ci_low": vaf.low,
-            "vaf_ci_high": vaf.high,
+            **vaf.as_counts(self.depth_unit),
             "reads": {"alt": count.alt_templates, "depth": count.depth_templates},
             "conflicting": count.conflicting,
             "tracked": True,

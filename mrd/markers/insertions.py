@@ -539,6 +539,18 @@ class Proportion:
         ci = binomtest(alt, total).proportion_ci(confidence_level=0.95, method="exact")
         return cls(alt, total, alt / total, float(ci.low), float(ci.high))
 
+    def as_counts(self, unit: str) -> dict[str, Any]:
+        """The counts as every finding writes them (schema ``mrd-call`` 1.x)."""
+        return {
+            "alt_count": self.alt,
+            "wt_count": self.total - self.alt,
+            "depth": self.total,
+            "depth_unit": unit,
+            "vaf": None if math.isnan(self.value) else self.value,
+            "vaf_ci_low": self.low,
+            "vaf_ci_high": self.high,
+        }
+
 
 def _proportion(clone: _Clone, library: Library) -> Proportion:
     tally = clone.tally

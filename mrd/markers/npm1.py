@@ -12,7 +12,6 @@ finding with its HGVS name and no type.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -108,13 +107,7 @@ class Npm1Finding:
             "frameshift": self.frameshift,
             "in_frame": not self.frameshift,
             "in_coding_region": self.in_coding_region,
-            "alt_count": vaf.alt,
-            "wt_count": vaf.total - vaf.alt,
-            "depth": vaf.total,
-            "depth_unit": self.depth_unit,
-            "vaf": None if math.isnan(vaf.value) else vaf.value,
-            "vaf_ci_low": vaf.low,
-            "vaf_ci_high": vaf.high,
+            **vaf.as_counts(self.depth_unit),
             "quantification": self.quantification,
             "reads": {"alt": self.reads.alt, "depth": self.reads.total},
             "tracked": self.tracked,
