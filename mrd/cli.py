@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 from click.core import ParameterSource
@@ -39,6 +40,28 @@ def cli(verbose: int, quiet: bool) -> None:
 
 _BUILD_CHOICE = click.Choice(["GRCh37", "GRCh38", "hg19", "hg38", "b37"], case_sensitive=False)
 
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _read_filter_options(command: F) -> F:
+    """The read-filter options every command that reads alignments takes, defined once."""
+    options = (
+        click.option("--min-mapq", default=20, show_default=True, type=click.IntRange(0, 255)),
+        click.option(
+            "--min-base-quality",
+            default=20.0,
+            show_default=True,
+            type=click.FloatRange(0, 93),
+            help="Minimum mean base quality of a read.",
+        ),
+        click.option(
+            "--keep-duplicates", is_flag=True, help="Count 0x400 records (amplicon or UMI data)."
+        ),
+    )
+    for option in reversed(options):
+        command = option(command)
+    return command
+
 
 @cli.command("inspect")
 @click.argument("alignments", nargs=-1, required=True, type=click.Path(dir_okay=False))
@@ -51,15 +74,7 @@ _BUILD_CHOICE = click.Choice(["GRCh37", "GRCh38", "hg19", "hg38", "b37"], case_s
     multiple=True,
     help="Target CHROM:START-END (repeatable); default the FLT3 and NPM1 catalog windows.",
 )
-@click.option("--min-mapq", default=20, show_default=True, type=click.IntRange(0, 255))
-@click.option(
-    "--min-base-quality",
-    default=20.0,
-    show_default=True,
-    type=click.FloatRange(0, 93),
-    help="Minimum mean base quality of a read.",
-)
-@click.option("--keep-duplicates", is_flag=True, help="Count 0x400 records (amplicon or UMI data).")
+@_read_filter_options
 @click.option("--json", "json_out", type=click.Path(dir_okay=False), help="Write a JSON summary.")
 def inspect_command(
     alignments: tuple[str, ...],
@@ -125,15 +140,7 @@ def inspect_command(
     show_default=True,
     help="How reads were made; auto judges it from read start positions.",
 )
-@click.option("--min-mapq", default=20, show_default=True, type=click.IntRange(0, 255))
-@click.option(
-    "--min-base-quality",
-    default=20.0,
-    show_default=True,
-    type=click.FloatRange(0, 93),
-    help="Minimum mean base quality of a read.",
-)
-@click.option("--keep-duplicates", is_flag=True, help="Count 0x400 records (amplicon or UMI data).")
+@_read_filter_options
 @click.option(
     "--min-alt",
     default=3,
@@ -380,9 +387,7 @@ def lod_command(
 @click.option(
     "--background", "background_file", type=click.Path(dir_okay=False), help="Error model."
 )
-@click.option("--keep-duplicates", is_flag=True, help="Count 0x400 records (amplicon or UMI data).")
-@click.option("--min-mapq", default=20, show_default=True, type=click.IntRange(0, 255))
-@click.option("--min-base-quality", default=20.0, show_default=True, type=click.FloatRange(0, 93))
+@_read_filter_options
 @click.option(
     "--workers",
     default=1,
@@ -511,15 +516,7 @@ def background_group() -> None:
 )
 @click.option("--reference", type=click.Path(dir_okay=False), help="Genome FASTA (CRAM needs it).")
 @click.option("--build", type=_BUILD_CHOICE, help="Genome build every normal must be.")
-@click.option("--min-mapq", default=20, show_default=True, type=click.IntRange(0, 255))
-@click.option(
-    "--min-base-quality",
-    default=20.0,
-    show_default=True,
-    type=click.FloatRange(0, 93),
-    help="Minimum mean base quality of a read.",
-)
-@click.option("--keep-duplicates", is_flag=True, help="Count 0x400 records (amplicon or UMI data).")
+@_read_filter_options
 def background_build_command(
     normals: tuple[str, ...],
     output: Path,
