@@ -22,6 +22,9 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from mrd.risk.inputs import (
+    ADVERSE_CYTOGENETICS,
+    CBF_LESIONS,
+    T911_LESIONS,
     Decision,
     DiagnosisGenetics,
     RiskCall,
@@ -48,34 +51,6 @@ __all__ = [
     "mrd_informed_flags",
 ]
 
-CBF_LESIONS = frozenset({"t(8;21)", "RUNX1::RUNX1T1", "inv(16)", "t(16;16)", "CBFB::MYH11"})
-"""Core-binding-factor AML: favorable."""
-
-T911_LESIONS = frozenset({"t(9;11)", "MLLT3::KMT2A"})
-"""t(9;11) MLLT3::KMT2A: intermediate, the one KMT2A rearrangement that is not adverse."""
-
-ADVERSE_CYTOGENETICS = frozenset(
-    {
-        "t(6;9)",
-        "DEK::NUP214",
-        "KMT2A-r",
-        "t(9;22)",
-        "BCR::ABL1",
-        "t(8;16)",
-        "KAT6A::CREBBP",
-        "inv(3)",
-        "t(3;3)",
-        "MECOM-r",
-        "-5",
-        "del(5q)",
-        "-7",
-        "-17",
-        "abn(17p)",
-        "complex",
-        "monosomal",
-    }
-)
-"""Adverse cytogenetic lesions of ELN 2022."""
 
 # Beside t(9;11), "KMT2A-r" is the same rearrangement and a complex karyotype is not counted
 # (complex karyotypes are defined without class-defining translocations); these stay adverse.

@@ -61,15 +61,14 @@ def _show(text: str, limit: int = 60) -> str:
 # Lesion vocabulary
 # --------------------------------------------------------------------------------------------
 
-CYTOGENETIC_TOKENS: frozenset[str] = frozenset(
+CBF_LESIONS = frozenset({"t(8;21)", "RUNX1::RUNX1T1", "inv(16)", "t(16;16)", "CBFB::MYH11"})
+"""Core-binding-factor AML: favorable."""
+
+T911_LESIONS = frozenset({"t(9;11)", "MLLT3::KMT2A"})
+"""t(9;11) MLLT3::KMT2A: intermediate, the one KMT2A rearrangement that is not adverse."""
+
+ADVERSE_CYTOGENETICS = frozenset(
     {
-        "t(8;21)",
-        "RUNX1::RUNX1T1",
-        "inv(16)",
-        "t(16;16)",
-        "CBFB::MYH11",
-        "t(9;11)",
-        "MLLT3::KMT2A",
         "t(6;9)",
         "DEK::NUP214",
         "KMT2A-r",
@@ -89,6 +88,9 @@ CYTOGENETIC_TOKENS: frozenset[str] = frozenset(
         "monosomal",
     }
 )
+"""Adverse cytogenetic lesions of ELN 2022."""
+
+CYTOGENETIC_TOKENS: frozenset[str] = CBF_LESIONS | T911_LESIONS | ADVERSE_CYTOGENETICS
 """Lesion tokens the risk models understand (domain.md §3).
 
 ``KMT2A-r`` is a KMT2A rearrangement whose partner is not MLLT3 (t(9;11) has its own tokens and
