@@ -19,6 +19,7 @@ from mrd.ngs.umi import (
     FamilyGrouping,
     MoleculeFamily,
     PositionKey,
+    TemplateCollector,
     Umi,
     UmiSource,
     detect_umi_source,
@@ -724,6 +725,80 @@ def test_mate_unmapped_template_joins_its_molecules_family(tmp_path: Path) -> No
         assert signature(group_families(shuffled)) == signature(grouping)
 
 
+def _partition(grouping: FamilyGrouping) -> set[frozenset[int]]:
+    return {frozenset(hash(name) for name in f.query_names) for f in grouping.families}
+
+
+def _collected(
+    reads: Iterable[pysam.AlignedSegment], max_mismatches: int = DEFAULT_MAX_MISMATCHES
+) -> tuple[set[frozenset[int]], Any]:
+    """The families a TemplateCollector makes of ``reads``, as a partition of template ids."""
+    collector = TemplateCollector()
+    for read in reads:
+        collector.add(read, hash(read.query_name))
+    families = collector.group(max_mismatches)
+    members: dict[int, set[int]] = {}
+    for template, family in zip(families.template_ids, families.family_ids, strict=True):
+        members.setdefault(int(family), set()).add(int(template))
+    return {frozenset(m) for m in members.values()}, families
+
+
+def _assert_collector_agrees(
+    reads: Sequence[pysam.AlignedSegment], max_mismatches: int = DEFAULT_MAX_MISMATCHES
+) -> None:
+    grouping = group_families(reads, max_mismatches=max_mismatches)
+    partition, families = _collected(reads, max_mismatches)
+    assert partition == _partition(grouping)
+    assert families.summary() == summarize_families(grouping)
+    assert families.histogram() == family_size_histogram(grouping.families)
+
+
+def test_collector_one_sided_and_duplex_match_group_families(tmp_path: Path) -> None:
+    umi = "AAACCCGG-TTGGACAT"
+    records = make_pair("top0", rx=umi) + make_pair("bottom0", top=False, rx="TTGGACAT-AAACCCGG")
+    records += _one_sided("half_top", rx=umi, reverse=False, start=LEFT)
+    records += _one_sided(
+        "half_bottom", rx="TTGGACAT-AAACCCGC", reverse=True, start=RIGHT - READ_LENGTH
+    )
+    records += _one_sided("elsewhere", rx=umi, reverse=False, start=LEFT + 500)
+    records += make_pair("nothing", left=LEFT + 3)
+    reads = write_and_read(tmp_path, records)
+    _assert_collector_agrees(reads)
+    partition, families = _collected(reads)
+    assert len(partition) == 2 and families.templates_without_umi == 1
+    # Record order does not change the families.
+    for seed in range(3):
+        shuffled = list(reads)
+        random.Random(seed).shuffle(shuffled)
+        assert _collected(shuffled)[0] == partition
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["AAAAAAAA", "AAAAAAAC", "AAAAAACC", "CCCCGGGG", "CCCCGGGA"]),
+            st.sampled_from([0, 25]),
+            st.booleans(),
+        ),
+        min_size=1,
+        max_size=25,
+    ),
+    st.randoms(use_true_random=False),
+    st.integers(min_value=0, max_value=2),
+)
+def test_collector_matches_group_families(
+    specs: Sequence[tuple[str, int, bool]], rng: random.Random, max_mismatches: int
+) -> None:
+    reads = []
+    for index, (umi, shift, top) in enumerate(specs):
+        reads += make_pair(
+            f"h{index}", top=top, left=LEFT + shift, right=RIGHT + shift, rx=f"{umi}-TTTTTTTT"
+        )
+    rng.shuffle(reads)
+    _assert_collector_agrees(reads, max_mismatches)
+
+
 def _simulated_npm1_families(tmp_path: Path) -> tuple[FamilyGrouping, dict[str, Any]]:
     """Families and true molecule count of a simulated duplex NPM1 amplicon (real mappy BAM)."""
     spec = SimulationSpec.of(
@@ -758,6 +833,22 @@ def test_simulated_mate_unmapped_templates_stay_with_their_molecule(tmp_path: Pa
                 one_sided.add(_true_molecule(read))
     assert one_sided, "the simulation no longer produces mate-unmapped templates"
     assert all(len(families_of[molecule]) == 1 for molecule in one_sided)
+
+
+def test_simulated_collector_matches_group_families(tmp_path: Path) -> None:
+    spec = SimulationSpec.of(
+        (Npm1Insertion("A"), 0.3),
+        genes=("NPM1",),
+        mode="amplicon",
+        depth=400,
+        umi=UmiSpec(duplex=True, family_size_mean=3.0),
+    )
+    result = simulate(spec, str(tmp_path / "umi.bam"), seed=5)
+    region = Region.parse("chr5:171410438-171410640")
+    with open_alignments(result.bam) as source:
+        reads = [r for r, _ in iter_region(source, region, ReadFilter(drop_duplicates=False))]
+    assert any(r.is_paired and r.mate_is_unmapped and not r.is_unmapped for r in reads)
+    _assert_collector_agrees(reads)
 
 
 def test_simulated_families_match_true_molecules(tmp_path: Path) -> None:

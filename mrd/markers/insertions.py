@@ -1,12 +1,14 @@
 """Find and count insertion alleles in a reference window, whatever form the aligner gave them.
 
-The engine behind the FLT3-ITD and NPM1 callers. Two streaming passes over the window's records:
+The engine behind the FLT3-ITD and NPM1 callers. One streaming pass reads the window's records
+and keeps only what the two steps below need: for a read that aligns cleanly (no clip, no indel,
+few mismatches) its template and placement, for any other read its bases, and for UMI data what
+each template needs for grouping. No record is kept, so memory grows with templates, not reads.
 
-1. **Discovery.** Reads that align cleanly (no clip, no indel, few mismatches) are wild type
-   where they lie and are skipped. Every other read (soft-clipped, split, with an insertion,
-   or unmapped beside a mapped mate) is realigned from its own bases by
-   :func:`mrd.markers.realign.find_junction`; a junction whose right part lies upstream of its
-   left end (or right after it) is an insertion, a duplication when bases are repeated.
+1. **Discovery.** Clean reads are wild type where they lie. Every other read (soft-clipped,
+   split, with an insertion, or unmapped beside a mapped mate) is realigned from its own bases
+   by :func:`mrd.markers.realign.find_junction`; a junction whose right part lies upstream of
+   its left end (or right after it) is an insertion, a duplication when bases are repeated.
    Junctions are keyed by their left-normalised insertion, so reads from all aligner
    representations of one allele meet in one candidate.
 2. **Quantification.** Every read is placed on the wild type and on each candidate haplotype
@@ -17,25 +19,28 @@ The engine behind the FLT3-ITD and NPM1 callers. Two streaming passes over the w
    insertion length: ``VAF = junction templates / mean(edge templates)``. Reads need not span
    the duplication. Amplicon reads all start at a primer, which breaks the equal-chance
    argument, so there each read is compared where the alleles first differ when read from its
-   primer.
+   primer. Clean reads are counted for all clones at once, as arrays.
 
 Counts are in templates (read pairs): both mates of a fragment seeing the same point count once.
-The template names behind every count are kept, so molecule (UMI family) counts can be taken
-from the same evidence.
+A template is known by a 64-bit hash of its name (two of a million templates share one with a
+chance of about 3e-8). The templates behind every count are kept, so molecule (UMI family)
+counts can be taken from the same evidence.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+from array import array
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any, Literal
 
 import numpy as np
 import pysam
+from numpy.typing import NDArray
 from scipy.stats import binomtest
 
 from mrd.catalog import ReferenceWindow
@@ -54,15 +59,16 @@ from mrd.ngs.fetch import iter_region
 from mrd.ngs.filters import DropReason, FilterCounts, ReadFilter
 from mrd.ngs.region import Region
 from mrd.ngs.umi import (
-    FamilyGrouping,
     FamilySummary,
+    TemplateCollector,
+    TemplateFamilies,
+    UmiSource,
     detect_umi_source,
-    family_size_histogram,
-    group_families,
-    summarize_families,
 )
 
 log = logging.getLogger(__name__)
+
+IdArray = NDArray[np.int64]
 
 Library = Literal["capture", "amplicon"]
 LibraryChoice = Literal["auto", "capture", "amplicon"]
@@ -137,18 +143,17 @@ class InsertionSettings:
 
 @dataclass
 class _ReadView:
-    """What the caller needs of one record: its bases on the plus strand and how it aligned."""
+    """A read that did not align cleanly: its bases on the plus strand and how it aligned."""
 
-    name: str
+    template: int
     sequence: str
     forward: bool  # the read's 5' end is on the left (plus-strand read)
-    clean_offset: int | None  # window offset of read base 0 when the read is clean
     form: str  # how the aligner showed anything unusual about it
-    length: int = 0  # bases; set from the sequence when it is kept
+    placement: tuple[str, bool, set[int]] | None = None  # set by _placement
 
-    def __post_init__(self) -> None:
-        if self.sequence:
-            self.length = len(self.sequence)
+    @property
+    def length(self) -> int:
+        return len(self.sequence)
 
 
 def _evidence_form(read: pysam.AlignedSegment) -> str:
@@ -164,32 +169,6 @@ def _evidence_form(read: pysam.AlignedSegment) -> str:
     return "other"
 
 
-def _view(
-    read: pysam.AlignedSegment, window: ReferenceWindow, settings: InsertionSettings
-) -> _ReadView | None:
-    # The common case first and cheaply: one M operation, few mismatches. Such a read's bases
-    # are never looked at, so they are not copied out of the record.
-    name = read.query_name or ""
-    if read.is_unmapped:
-        sequence = read.query_sequence
-        if not sequence:
-            return None
-        return _ReadView(name, sequence.upper(), not read.is_reverse, None, "unmapped_mate")
-    cigar = read.cigartuples
-    if not cigar:
-        return None
-    clean = all(op in _CIGAR_CLEAN for op, _ in cigar)
-    if clean and read.has_tag("NM"):
-        clean = int(read.get_tag("NM")) <= settings.clean_max_mismatches
-    if clean:
-        offset = read.reference_start - (window.start - 1)
-        return _ReadView(name, "", not read.is_reverse, offset, "clean", read.query_length)
-    sequence = read.query_sequence
-    if not sequence:
-        return None
-    return _ReadView(name, sequence.upper(), not read.is_reverse, None, _evidence_form(read))
-
-
 def _usable_unmapped(read: pysam.AlignedSegment, read_filter: ReadFilter) -> bool:
     """An unmapped read placed beside its mapped mate: a long ITD or insert can cause that."""
     if read.mate_is_unmapped or read.flag & 0x200:
@@ -202,29 +181,141 @@ def _usable_unmapped(read: pysam.AlignedSegment, read_filter: ReadFilter) -> boo
     return float(np.mean(qualities)) >= read_filter.min_mean_base_quality
 
 
-def _evidence_views(
+@dataclass(frozen=True)
+class _CleanReads:
+    """Reads that align cleanly, as arrays: template, window offset of base 0, length, strand."""
+
+    template: IdArray
+    lo: NDArray[np.int32]
+    length: NDArray[np.int32]
+    forward: NDArray[np.bool_]
+
+    @property
+    def hi(self) -> NDArray[np.int32]:
+        """Window offset of the last base."""
+        return self.lo + self.length - 1
+
+
+@dataclass
+class _WindowReads:
+    """What one pass over a window keeps: clean reads as arrays, the others whole."""
+
+    clean: _CleanReads
+    realign: list[_ReadView]
+    umis: TemplateCollector | None
+
+    def templates(self) -> int:
+        """Distinct templates among the reads used."""
+        ids = np.concatenate(
+            [self.clean.template, np.fromiter((v.template for v in self.realign), np.int64)]
+        )
+        return len(np.unique(ids))
+
+    def median_length(self) -> float:
+        lengths = np.concatenate(
+            [self.clean.length, np.fromiter((v.length for v in self.realign), np.int64)]
+        )
+        return float(np.median(lengths)) if len(lengths) else 150.0
+
+    def starts(self) -> list[int]:
+        """Signed 5' offsets of the clean reads (negative for reverse reads), for library typing."""
+        clean = self.clean
+        five = np.where(clean.forward, clean.lo, -(clean.lo + clean.length))
+        return [int(x) for x in five]
+
+
+def _read_window(
     source: AlignmentSource,
     region: Region,
     window: ReferenceWindow,
     read_filter: ReadFilter,
     settings: InsertionSettings,
     counts: FilterCounts | None,
-) -> Iterable[_ReadView]:
+    umi_source: UmiSource | None,
+) -> _WindowReads:
+    """The one pass over the window's records (the hot loop: kept to plain local operations)."""
+    collector = TemplateCollector(umi_source) if umi_source is not None else None
+    # Compact columns (8 + 4 + 4 + 1 bytes a read): most of a deep window's reads end up here.
+    ids, los, lengths, forward = array("q"), array("i"), array("i"), array("b")
+    realign: list[_ReadView] = []
+    origin = window.start - 1
+    max_mismatches = settings.clean_max_mismatches
+    clean_ops = _CIGAR_CLEAN
     for read, reason in iter_region(source, region, read_filter, counts):
-        if reason is None or (
-            reason is DropReason.UNMAPPED and _usable_unmapped(read, read_filter)
-        ):
-            view = _view(read, window, settings)
-            if view is not None:
-                yield view
+        if reason is None:
+            usable = True
+        elif reason is DropReason.UNMAPPED:
+            usable = _usable_unmapped(read, read_filter)
+            if not usable:
+                continue
+        elif reason.keeps_evidence:
+            usable = False
+        else:
+            continue
+        template = hash(read.query_name or "")
+        if collector is not None:
+            collector.add(read, template)
+        if not usable:
+            continue
+        if read.flag & 0x4:
+            sequence = read.query_sequence
+            if sequence:
+                realign.append(
+                    _ReadView(template, sequence.upper(), not read.is_reverse, "unmapped_mate")
+                )
+            continue
+        cigar = read.cigartuples
+        if not cigar:
+            continue
+        clean = (
+            cigar[0][0] in clean_ops if len(cigar) == 1 else all(op in clean_ops for op, _ in cigar)
+        )
+        if clean:
+            try:  # noqa: SIM105 (hot loop: suppress() costs a context manager per read)
+                clean = int(read.get_tag("NM")) <= max_mismatches
+            except KeyError:  # no NM tag: judged by the CIGAR alone
+                pass
+        if clean:
+            ids.append(template)
+            los.append(read.reference_start - origin)
+            lengths.append(read.query_length)
+            forward.append(not read.is_reverse)
+            continue
+        sequence = read.query_sequence
+        if sequence:
+            realign.append(
+                _ReadView(template, sequence.upper(), not read.is_reverse, _evidence_form(read))
+            )
+    clean_reads = _CleanReads(
+        np.frombuffer(ids, dtype=np.int64) if ids else np.zeros(0, np.int64),
+        np.frombuffer(los, dtype=np.int32) if los else np.zeros(0, np.int32),
+        np.frombuffer(lengths, dtype=np.int32) if lengths else np.zeros(0, np.int32),
+        np.frombuffer(forward, dtype=np.int8).astype(bool) if forward else np.zeros(0, bool),
+    )
+    return _WindowReads(clean_reads, realign, collector)
 
 
 def _oriented(index: WindowIndex, view: _ReadView) -> tuple[str, bool, list[tuple[int, int]]]:
     """Plus-strand bases of a realigned read, whether its 5' end is left, and its seeds.
 
     A mapped read is stored on the plus strand already; an unmapped one may be either way
-    round, so both are tried and the one with more seeds wins.
+    round, so both are tried and the one with more seeds wins. What quantification needs of
+    it (see :func:`_placement`) is kept on the view, so it is computed once.
     """
+    sequence, forward, seeds = _orient(index, view)
+    view.placement = (sequence, forward, {seeds[0][1], seeds[-1][1]} if seeds else set())
+    return sequence, forward, seeds
+
+
+def _placement(index: WindowIndex, view: _ReadView) -> tuple[str, bool, set[int]]:
+    """Plus-strand bases, strand, and the diagonals of the first and last seed of a read."""
+    if view.placement is None:
+        _oriented(index, view)
+    assert view.placement is not None
+    return view.placement
+
+
+def _orient(index: WindowIndex, view: _ReadView) -> tuple[str, bool, list[tuple[int, int]]]:
     seeds = index.seeds(view.sequence)
     if view.form != "unmapped_mate":
         return view.sequence, view.forward, seeds
@@ -243,17 +334,8 @@ def _oriented(index: WindowIndex, view: _ReadView) -> tuple[str, bool, list[tupl
 class _Candidate:
     allele: Insertion
     tracked: bool = False
-    templates: set[str] = field(default_factory=set)
+    templates: set[int] = field(default_factory=set)
     forms: Counter[str] = field(default_factory=Counter)
-
-
-@dataclass
-class _DiscoveryStats:
-    """What discovery saw beyond the candidates, for the sample's own error estimate."""
-
-    templates: set[str] = field(default_factory=set)
-    junctions: set[str] = field(default_factory=set)
-    lengths: list[int] = field(default_factory=list)
 
 
 def _discover(
@@ -261,30 +343,19 @@ def _discover(
     index: WindowIndex,
     settings: InsertionSettings,
     known: Sequence[Insertion] = (),
-    stats: _DiscoveryStats | None = None,
-) -> tuple[list[_Candidate], list[int]]:
-    """Candidate insertions from realigned reads, and the reads' 5' starts for library typing.
+    junctions: set[int] | None = None,
+) -> list[_Candidate]:
+    """Candidate insertions from the reads that did not align cleanly.
 
     ``known`` alleles (tracked from a diagnosis) are always candidates, however few reads show
-    them, and are never merged into another clone.
+    them, and are never merged into another clone. ``junctions`` collects every template that
+    showed any insertion junction, for the sample's own error estimate.
     """
     candidates: dict[Insertion, _Candidate] = {a: _Candidate(a, tracked=True) for a in known}
-    starts: list[int] = []
-    stats = stats if stats is not None else _DiscoveryStats()
-    stats.templates.clear()
-    stats.junctions.clear()
-    stats.lengths.clear()
-    realigned = 0
-    for view in views:
-        stats.templates.add(view.name)
-        stats.lengths.append(view.length)
-        if view.clean_offset is not None:
-            start = view.clean_offset if view.forward else view.clean_offset + view.length
-            starts.append(start * (1 if view.forward else -1))
-            continue
-        realigned += 1
+    junctions = junctions if junctions is not None else set()
+    for realigned, view in enumerate(views, start=1):
         if realigned > settings.max_reads_per_candidate_pass:
-            continue
+            break
         sequence, _, seeds = _oriented(index, view)
         junction = find_junction(
             index, sequence, as_bytes(sequence), seeds, min_anchor=settings.seed_anchor
@@ -294,9 +365,9 @@ def _discover(
         allele = insertion_allele(index.sequence, junction)
         if allele is None:
             continue
-        stats.junctions.add(view.name)
+        junctions.add(view.template)
         candidate = candidates.setdefault(allele, _Candidate(allele))
-        candidate.templates.add(view.name)
+        candidate.templates.add(view.template)
         candidate.forms[view.form] += 1
     kept = [
         c
@@ -311,7 +382,7 @@ def _discover(
         or not any(_shadows(c, other, settings.shadow_ratio) for other in kept if other is not c)
     ]
     tracked = sum(c.tracked for c in kept)
-    return kept[: max(settings.max_candidates, tracked)], starts
+    return kept[: max(settings.max_candidates, tracked)]
 
 
 def _shadows(candidate: _Candidate, other: _Candidate, ratio: float) -> bool:
@@ -360,16 +431,49 @@ def _span(matches: BoolArray, window: int = 8, need: int = 7) -> tuple[int, int]
     return int(good[0]), int(good[-1]) + window
 
 
-@dataclass
-class Tally:
-    """Templates counted for one candidate, by what they proved."""
+_POINTS = ("junction", "left_edge", "right_edge", "anchored_alt", "anchored_wt", "anchored_other")
 
-    junction: set[str] = field(default_factory=set)
-    left_edge: set[str] = field(default_factory=set)
-    right_edge: set[str] = field(default_factory=set)
-    anchored_alt: set[str] = field(default_factory=set)
-    anchored_wt: set[str] = field(default_factory=set)
-    anchored_other: set[str] = field(default_factory=set)
+
+@dataclass
+class _Counting:
+    """Templates counted for one candidate while reads are placed (sets, then arrays added)."""
+
+    points: dict[str, set[int]] = field(default_factory=lambda: {k: set() for k in _POINTS})
+    arrays: dict[str, list[IdArray]] = field(default_factory=lambda: {k: [] for k in _POINTS})
+    forms: Counter[str] = field(default_factory=Counter)
+
+    def add(self, point: str, template: int) -> None:
+        self.points[point].add(template)
+
+    def add_all(self, point: str, templates: IdArray) -> None:
+        self.arrays[point].append(templates)
+
+    def tally(self) -> Tally:
+        def ids(point: str) -> IdArray:
+            parts = [*self.arrays[point], np.fromiter(self.points[point], np.int64)]
+            return np.unique(np.concatenate(parts))
+
+        return Tally(
+            junction=ids("junction"),
+            left_edge=ids("left_edge"),
+            right_edge=ids("right_edge"),
+            anchored_alt=ids("anchored_alt"),
+            anchored_wt=ids("anchored_wt"),
+            anchored_other=ids("anchored_other"),
+            forms=Counter(self.forms),
+        )
+
+
+@dataclass(frozen=True)
+class Tally:
+    """Templates counted for one candidate, by what they proved (sorted unique template ids)."""
+
+    junction: IdArray
+    left_edge: IdArray
+    right_edge: IdArray
+    anchored_alt: IdArray
+    anchored_wt: IdArray
+    anchored_other: IdArray
     forms: Counter[str] = field(default_factory=Counter)
 
 
@@ -396,7 +500,7 @@ class _Clone:
             slide += 1
         self.before = anchor - 1
         self.after = self.n + slide + anchor
-        self.tally = Tally()
+        self.counting = _Counting()
 
     def crosses(self, lo: int, hi: int, left_base: int) -> bool:
         """Whether a placed span ``[lo, hi]`` covers the point after ``left_base`` with anchors."""
@@ -420,29 +524,32 @@ class _Clone:
         return on.n == on.length and left_base == on.p and on.crosses_junction(lo, hi)
 
 
-def _count_clean(clones: list[_Clone], view: _ReadView, library: Library) -> None:
-    assert view.clean_offset is not None
-    lo = view.clean_offset
-    hi = lo + view.length - 1
+def _count_clean(clones: list[_Clone], clean: _CleanReads, library: Library) -> None:
+    """Count the clean reads for every clone at once (they are most of the reads)."""
+    lo, hi = clean.lo, clean.hi
     for clone in clones:
-        left, right = clone.crosses_edges(lo, hi, None)
-        if left:
-            clone.tally.left_edge.add(view.name)
-        if right:
-            clone.tally.right_edge.add(view.name)
+        left_base, right_base = clone.q - 1, clone.p
+        left = (lo <= left_base - clone.before) & (hi >= left_base + clone.after)
+        right = (lo <= right_base - clone.before) & (hi >= right_base + clone.after)
+        counting = clone.counting
+        counting.add_all("left_edge", clean.template[left])
+        counting.add_all("right_edge", clean.template[right])
         if library == "amplicon":
-            _count_anchored_wt(clone, view.name, view.forward, lo, hi, left, right)
+            # As in _count_anchored_wt, for all clean (wild-type) reads at once.
+            from_left = clean.forward & (lo <= clone.q - 1 - clone.before) & right
+            from_right = ~clean.forward & (hi >= clone.p + clone.after) & left
+            counting.add_all("anchored_wt", clean.template[from_left | from_right])
 
 
 def _count_anchored_wt(
-    clone: _Clone, name: str, forward: bool, lo: int, hi: int, left: bool, right: bool
+    clone: _Clone, template: int, forward: bool, lo: int, hi: int, left: bool, right: bool
 ) -> None:
     # Read from its primer, a wild-type read first differs from the ITD allele at the
     # duplication's right edge (forward reads) or left edge (reverse reads).
     from_left = forward and lo <= clone.q - 1 - clone.before and right
     from_right = not forward and hi >= clone.p + clone.after and left
     if from_left or from_right:
-        clone.tally.anchored_wt.add(name)
+        clone.counting.add("anchored_wt", template)
 
 
 def _count_realigned(
@@ -452,11 +559,10 @@ def _count_realigned(
     library: Library,
     settings: InsertionSettings,
 ) -> None:
-    sequence, forward, seeds = _oriented(index, view)
-    if not seeds:
+    sequence, forward, diagonals = _placement(index, view)
+    if not diagonals:
         return
     read = as_bytes(sequence)
-    diagonals = {seeds[0][1], seeds[-1][1]}
     reference = index.reference
     best_wt: tuple[int, int] | None = None  # (mismatches, offset)
     for d in diagonals:
@@ -481,43 +587,40 @@ def _count_realigned(
         return
     lo, hi = offset + lo_read, offset + hi_read - 1
     shows = on is not None and on.crosses_junction(lo, hi)
+    template = view.template
     for clone in clones:
-        tally = clone.tally
+        counting = clone.counting
         left, right = clone.crosses_edges(lo, hi, on)
         if left:
-            tally.left_edge.add(view.name)
+            counting.add("left_edge", template)
         if right:
-            tally.right_edge.add(view.name)
+            counting.add("right_edge", template)
         if on is clone and shows:
-            tally.junction.add(view.name)
-            tally.forms[view.form] += 1
+            counting.add("junction", template)
+            counting.forms[view.form] += 1
         if library != "amplicon":
             continue
         if on is None:
-            _count_anchored_wt(clone, view.name, forward, lo, hi, left, right)
+            _count_anchored_wt(clone, template, forward, lo, hi, left, right)
         elif shows:
             anchored = (forward and lo <= on.q - 1 - on.before) or (
                 not forward and hi >= on.p + on.length + on.after
             )
             if anchored:
-                (tally.anchored_alt if on is clone else tally.anchored_other).add(view.name)
+                counting.add("anchored_alt" if on is clone else "anchored_other", template)
 
 
 def _quantify(
-    views: Iterable[_ReadView],
+    reads: _WindowReads,
     index: WindowIndex,
     clones: list[_Clone],
     library: Library,
     settings: InsertionSettings,
-) -> None:
-    realigned = 0
-    for view in views:
-        if view.clean_offset is not None:
-            _count_clean(clones, view, library)
-            continue
-        realigned += 1
-        if realigned <= settings.max_reads_per_candidate_pass:
-            _count_realigned(clones, index, view, library, settings)
+) -> list[Tally]:
+    _count_clean(clones, reads.clean, library)
+    for view in reads.realign[: settings.max_reads_per_candidate_pass]:
+        _count_realigned(clones, index, view, library, settings)
+    return [clone.counting.tally() for clone in clones]
 
 
 @dataclass(frozen=True)
@@ -552,20 +655,20 @@ class Proportion:
         }
 
 
-def _proportion(clone: _Clone, library: Library) -> Proportion:
-    tally = clone.tally
+def _proportion(tally: Tally, library: Library) -> Proportion:
     if library == "amplicon":
         alt = len(tally.anchored_alt)
-        other = len(tally.anchored_other - tally.anchored_alt)
-        wt = len(tally.anchored_wt - tally.anchored_alt - tally.anchored_other)
-        return Proportion.of(alt, alt + wt + other)
+        other_ids = np.setdiff1d(tally.anchored_other, tally.anchored_alt, assume_unique=True)
+        wt_ids = np.setdiff1d(tally.anchored_wt, tally.anchored_alt, assume_unique=True)
+        wt_ids = np.setdiff1d(wt_ids, tally.anchored_other, assume_unique=True)
+        return Proportion.of(alt, alt + len(wt_ids) + len(other_ids))
     alt = len(tally.junction)
     total = round((len(tally.left_edge) + len(tally.right_edge)) / 2)
     return Proportion.of(alt, max(total, alt))
 
 
 def molecule_proportion(
-    tally: Tally, library: Library, family_of: Callable[[str], int | None]
+    tally: Tally, library: Library, families: TemplateFamilies, min_family_size: int = 1
 ) -> Proportion:
     """The same proportion as for templates, counted in molecules (UMI families).
 
@@ -574,26 +677,36 @@ def molecule_proportion(
     copy that missed the junction cannot make it wild type.
 
     Args:
-        tally: Template names counted at each point.
+        tally: Templates counted at each point.
         library: Capture (edges) or amplicon (anchored) counting.
-        family_of: Family id of a template name; None leaves the template out (no UMI, or a
-            family below the size filter).
+        families: The window's UMI families. Templates without a family (no UMI) or in a family
+            below ``min_family_size`` are left out.
+        min_family_size: Smallest family that counts as a molecule.
     """
 
-    def families(names: Iterable[str]) -> Counter[int]:
-        return Counter(f for f in map(family_of, names) if f is not None)
+    def of(templates: IdArray) -> IdArray:
+        found = families.lookup(templates, min_family_size)
+        return found[found >= 0]
+
+    def mutant(shown_templates: IdArray, seen_templates: IdArray) -> IdArray:
+        shown, shown_n = np.unique(of(shown_templates), return_counts=True)
+        seen, seen_n = np.unique(of(seen_templates), return_counts=True)
+        seen_of_shown = seen_n[np.searchsorted(seen, shown)] if len(shown) else shown_n
+        return shown[2 * shown_n >= seen_of_shown]
 
     if library == "amplicon":
-        shown = families(tally.anchored_alt)
-        seen = families(tally.anchored_alt | tally.anchored_wt | tally.anchored_other)
-        alt = {f for f, n in shown.items() if 2 * n >= seen[f]}
-        other = set(families(tally.anchored_other)) - alt
-        wt = set(families(tally.anchored_wt)) - alt - other
+        everyone = np.union1d(
+            np.union1d(tally.anchored_alt, tally.anchored_wt), tally.anchored_other
+        )
+        alt = mutant(tally.anchored_alt, everyone)
+        other = np.setdiff1d(np.unique(of(tally.anchored_other)), alt, assume_unique=True)
+        wt = np.setdiff1d(np.unique(of(tally.anchored_wt)), alt, assume_unique=True)
+        wt = np.setdiff1d(wt, other, assume_unique=True)
         return Proportion.of(len(alt), len(alt) + len(wt) + len(other))
-    shown = families(tally.junction)
-    seen = families(tally.junction | tally.left_edge | tally.right_edge)
-    alt = {f for f, n in shown.items() if 2 * n >= seen[f]}
-    left, right = set(families(tally.left_edge)), set(families(tally.right_edge))
+    everyone = np.union1d(np.union1d(tally.junction, tally.left_edge), tally.right_edge)
+    alt = mutant(tally.junction, everyone)
+    left = np.unique(of(tally.left_edge))
+    right = np.unique(of(tally.right_edge))
     total = round((len(left) + len(right)) / 2)
     return Proportion.of(len(alt), max(total, len(alt)))
 
@@ -605,7 +718,7 @@ class InsertionClone:
     Attributes:
         haplotype: The window carrying the insertion, with its duplication structure.
         proportion: Mutant templates over all templates at the site, with its interval.
-        tally: The template names counted at each point (for molecule counting).
+        tally: The templates counted at each point (for molecule counting).
         evidence: Mutant reads by the form the aligner gave them.
         tracked: The allele was asked for (a patient marker), so it is reported even with
             fewer mutant templates than the reporting threshold, down to none.
@@ -684,61 +797,56 @@ def scan_insertions(
     region = Region(source.genome.chrom(window.chrom), window.start, window.end, window.gene)
     index = WindowIndex(window.sequence)
 
-    views = _evidence_views(source, region, window, active_filter, active, counts)
-    seen = _DiscoveryStats()
-    candidates, starts = _discover(views, index, active, known, seen)
+    umi_source = _umi_source(source, region, active_filter) if active.use_umis else None
+    reads = _read_window(source, region, window, active_filter, active, counts, umi_source)
+    junctions: set[int] = set()
+    candidates = _discover(reads.realign, index, active, known, junctions)
     library: Library = (
-        judge_library(starts, active.amplicon_start_share)
+        judge_library(reads.starts(), active.amplicon_start_share)
         if active.library == "auto"
         else active.library
     )
     if not candidates:
-        return InsertionScan((), library, 0, region, error_rate=_error_rate(seen, set(), active))
+        error_rate = _error_rate(reads, junctions, set(), active)
+        return InsertionScan((), library, 0, region, error_rate=error_rate)
     clones = [_Clone(window.sequence, c, active.min_anchor) for c in candidates]
-    views = _evidence_views(source, region, window, active_filter, active, None)
-    _quantify(views, index, clones, library, active)
-
-    grouping = _families(source, region, active_filter, active) if active.use_umis else None
-    family_of: Callable[[str], int | None] | None = None
-    if grouping is not None:
-        by_name = grouping
-
-        def family_of(name: str) -> int | None:
-            family = by_name.family_of(name)
-            if family is None or family.size < active.min_family_size:
-                return None
-            return family.family_id
+    tallies = _quantify(reads, index, clones, library, active)
+    families = reads.umis.group() if reads.umis is not None else None
 
     found = []
-    for clone in clones:
-        proportion = _proportion(clone, library)
+    for clone, tally in zip(clones, tallies, strict=True):
+        proportion = _proportion(tally, library)
         tracked = clone.candidate.tracked
         if proportion.alt < active.min_alt_templates and not tracked:
             continue
-        evidence = {k: clone.tally.forms.get(k, 0) for k in FORMS}
+        evidence = {k: tally.forms.get(k, 0) for k in FORMS}
         molecules = (
-            molecule_proportion(clone.tally, library, family_of) if family_of is not None else None
+            molecule_proportion(tally, library, families, active.min_family_size)
+            if families is not None
+            else None
         )
         found.append(
-            InsertionClone(clone.haplotype, proportion, clone.tally, evidence, tracked, molecules)
+            InsertionClone(clone.haplotype, proportion, tally, evidence, tracked, molecules)
         )
     found.sort(key=lambda c: (-c.proportion.alt, c.allele.after, c.allele.inserted))
-    reported = set().union(*(c.tally.junction for c in found)) if found else set()
-    error_rate = _error_rate(seen, reported, active)
-    if grouping is None:
+    reported = {int(t) for c in found for t in c.tally.junction}
+    error_rate = _error_rate(reads, junctions, reported, active)
+    if families is None:
         return InsertionScan(tuple(found), library, len(candidates), region, error_rate=error_rate)
     return InsertionScan(
         tuple(found),
         library,
         len(candidates),
         region,
-        summarize_families(grouping),
-        family_size_histogram(grouping.families),
+        families.summary(),
+        families.histogram(),
         error_rate,
     )
 
 
-def _error_rate(seen: _DiscoveryStats, reported: set[str], settings: InsertionSettings) -> float:
+def _error_rate(
+    reads: _WindowReads, junctions: set[int], reported: set[int], settings: InsertionSettings
+) -> float:
     """Chance that a template shows a given false insertion junction at a given site.
 
     Templates with a junction that belongs to no reported clone are the sample's own insertion
@@ -746,35 +854,26 @@ def _error_rate(seen: _DiscoveryStats, reported: set[str], settings: InsertionSe
     at about ``read length - 2 x anchor`` sites, so the per-site rate is their number over
     templates times sites, with half a count added so a clean sample never claims zero.
     """
-    if not seen.templates:
+    templates = reads.templates()
+    if not templates:
         return 0.0
-    errors = len(seen.junctions - reported)
-    read_length = float(np.median(seen.lengths)) if seen.lengths else 150.0
-    sites = max(1.0, read_length - 2 * settings.seed_anchor)
-    return (errors + 0.5) / (len(seen.templates) * sites)
+    errors = len(junctions - reported)
+    sites = max(1.0, reads.median_length() - 2 * settings.seed_anchor)
+    return (errors + 0.5) / (templates * sites)
 
 
-def _families(
-    source: AlignmentSource, region: Region, read_filter: ReadFilter, settings: InsertionSettings
-) -> FamilyGrouping | None:
-    """UMI families of the window's reads, or None when the reads carry no UMIs."""
+def _umi_source(
+    source: AlignmentSource, region: Region, read_filter: ReadFilter
+) -> UmiSource | None:
+    """Where the window's reads carry their UMIs, judged from its first used records."""
     sample = islice(
         (r for r, reason in iter_region(source, region, read_filter) if reason is None), 2000
     )
     umi_source = detect_umi_source(sample)
-    if umi_source is None:
-        return None
-    if read_filter.drop_duplicates:
+    if umi_source is not None and read_filter.drop_duplicates:
         log.warning(
             "%s carries UMIs but duplicate-flagged reads are dropped, so families lose their "
             "copies; UMI data want --keep-duplicates",
             source.path,
         )
-    records = [
-        read
-        for read, reason in iter_region(source, region, read_filter)
-        if reason is None
-        or reason.keeps_evidence
-        or (reason is DropReason.UNMAPPED and _usable_unmapped(read, read_filter))
-    ]
-    return group_families(records, umi_source=umi_source)
+    return umi_source

@@ -99,6 +99,14 @@ class FilterCounts:
         else:
             self.dropped[reason] += 1
 
+    def add(self, used: int, dropped: Mapping[DropReason, int]) -> None:
+        """Count many records at once: ``used`` used, and ``dropped`` per reason."""
+        self.used += used
+        self.fetched += used
+        for reason, count in dropped.items():
+            self.dropped[reason] += count
+            self.fetched += count
+
     @property
     def total_dropped(self) -> int:
         """All dropped records, whatever the reason."""

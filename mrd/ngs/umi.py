@@ -25,13 +25,16 @@ families from a sort of their content, so shuffled input gives identical familie
 from __future__ import annotations
 
 import enum
+import functools
 import re
 from collections import Counter, defaultdict, deque
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, NamedTuple
 
+import numpy as np
 import pysam
+from numpy.typing import NDArray
 
 Strand = Literal["A", "B"]
 """Duplex strand of a read's molecule: A kept the canonical half order, B swapped it."""
@@ -133,6 +136,12 @@ def umi_from_rx(value: object) -> Umi | None:
     """
     if not isinstance(value, str) or not value.isascii():
         return None
+    return _parse_rx(value)
+
+
+@functools.lru_cache(maxsize=65536)
+def _parse_rx(value: str) -> Umi | None:
+    # Cached: every template of a family, and both mates, repeat the same RX (Umi is frozen).
     match = _SEQUENCE_UMI_RE.fullmatch(value.upper())
     if match is None:
         return None
@@ -264,13 +273,21 @@ class PositionKey(NamedTuple):
     end_reference_id: int
 
 
-def _parse_cigar(text: object) -> _Cigar | None:
-    if not isinstance(text, str) or _CIGAR_RE.fullmatch(text) is None:
+class _Extent(NamedTuple):
+    """What a CIGAR says about where a read's unclipped ends lie."""
+
+    lead: int  # clipped bases before the alignment
+    span: int  # reference bases the alignment covers
+    trail: int  # clipped bases after it
+
+
+def _parse_cigar(text: str) -> _Cigar | None:
+    if _CIGAR_RE.fullmatch(text) is None:
         return None
     return [(_CIGAR_OPS.index(op), int(length)) for length, op in _CIGAR_OP_RE.findall(text)]
 
 
-def _leading_clip(cigar: _Cigar) -> int:
+def _leading_clip(cigar: Iterable[tuple[int, int]]) -> int:
     total = 0
     for op, length in cigar:
         if op not in _CLIP_OPS:
@@ -279,21 +296,33 @@ def _leading_clip(cigar: _Cigar) -> int:
     return total
 
 
-def _unclipped_span(reference_start: int, cigar: _Cigar) -> tuple[int, int]:
-    reference_length = sum(length for op, length in cigar if op in _REFERENCE_OPS)
-    trailing = _leading_clip(cigar[::-1])
-    return reference_start - _leading_clip(cigar), reference_start + reference_length + trailing
+@functools.lru_cache(maxsize=4096)
+def _extent_of(text: str) -> _Extent | None:
+    """Extent of a CIGAR string; cached, since deep data repeat a few CIGARs millions of times."""
+    cigar = _parse_cigar(text)
+    if cigar is None:
+        return None
+    span = sum(length for op, length in cigar if op in _REFERENCE_OPS)
+    return _Extent(_leading_clip(cigar), span, _leading_clip(reversed(cigar)))
 
 
-def _five_prime(reference_start: int, cigar: _Cigar, is_reverse: bool) -> int:
-    start, end = _unclipped_span(reference_start, cigar)
+def _cigar_extent(text: object) -> _Extent | None:
+    return _extent_of(text) if isinstance(text, str) and text else None
+
+
+def _unclipped_span(reference_start: int, extent: _Extent) -> tuple[int, int]:
+    return reference_start - extent.lead, reference_start + extent.span + extent.trail
+
+
+def _five_prime(reference_start: int, extent: _Extent, is_reverse: bool) -> int:
+    start, end = _unclipped_span(reference_start, extent)
     return end if is_reverse else start
 
 
-def _own_cigar(read: pysam.AlignedSegment) -> _Cigar | None:
-    if read.is_unmapped or read.reference_id < 0 or not read.cigartuples:
+def _own_extent(read: pysam.AlignedSegment) -> _Extent | None:
+    if read.is_unmapped or read.reference_id < 0:
         return None
-    return [(int(op), int(length)) for op, length in read.cigartuples]
+    return _cigar_extent(read.cigarstring)
 
 
 def fragment_position(read: pysam.AlignedSegment) -> PositionKey | None:
@@ -304,7 +333,7 @@ def fragment_position(read: pysam.AlignedSegment) -> PositionKey | None:
     the mapped starts and ``|TLEN|`` instead, which they still agree on. Single-end reads and reads
     whose mate is unmapped use their own unclipped span.
     """
-    cigar = _own_cigar(read)
+    cigar = _own_extent(read)
     mate_mapped = bool(read.is_paired) and not read.mate_is_unmapped and read.next_reference_id >= 0
     if not mate_mapped:
         if cigar is None:
@@ -314,7 +343,7 @@ def fragment_position(read: pysam.AlignedSegment) -> PositionKey | None:
         return PositionKey(reference_id, start, end, reference_id)
     mate_reference = int(read.next_reference_id)
     mate_start = int(read.next_reference_start)
-    mate_cigar = _parse_cigar(_tag(read, "MC"))
+    mate_cigar = _cigar_extent(_tag(read, "MC"))
     if mate_cigar is not None:
         mate_end = (
             mate_reference,
@@ -424,10 +453,19 @@ class FamilyGrouping:
 
 
 class _Template(NamedTuple):
-    name: str
+    """One template as grouping sees it: who it is, its UMI, where it lies.
+
+    ``name`` is the query name, or an integer id standing for it when records are not kept
+    (:class:`TemplateCollector`). ``anchor`` is the one-sided 5' end of a template whose mate is
+    unmapped (see :func:`_one_sided_end`); ``records`` are kept only by :func:`group_families`.
+    """
+
+    name: str | int
     records: tuple[pysam.AlignedSegment, ...]
     umi: Umi
     position: PositionKey | None
+    anchor: tuple[int, int] | None = None
+    record_count: int = 0
 
 
 _RecordOrder = tuple[bool, bool, bool, bool, int, int, int, str, str]
@@ -508,6 +546,28 @@ class _NeighbourIndex:
         return found
 
 
+_PAIRWISE_MAX = 12
+"""Up to this many UMIs at one position, comparing every pair is cheaper than an index (capture
+data have a few UMIs per position; amplicon data have thousands)."""
+
+
+class _Pairwise:
+    """The :class:`_NeighbourIndex` answer for a handful of UMIs, by comparing every pair."""
+
+    def __init__(self, umis: Sequence[str], max_mismatches: int) -> None:
+        self._umis = umis
+        self._k = max_mismatches
+
+    def neighbours(self, umi: str) -> set[str]:
+        found = set()
+        for other in self._umis:
+            if other != umi:
+                distance = _distance(umi, other)
+                if distance is not None and distance <= self._k:
+                    found.add(other)
+        return found
+
+
 def _directional_clusters(counts: Mapping[str, int], max_mismatches: int) -> list[list[str]]:
     """Cluster UMIs of one position; each cluster's first UMI is its most abundant.
 
@@ -517,10 +577,14 @@ def _directional_clusters(counts: Mapping[str, int], max_mismatches: int) -> lis
     by the UMI text, making the result independent of input order.
     """
     order = sorted(counts, key=lambda umi: (-counts[umi], umi))
-    if max_mismatches <= 0:
+    if max_mismatches <= 0 or len(order) == 1:
         return [[umi] for umi in order]
     rank = {umi: index for index, umi in enumerate(order)}
-    index = _NeighbourIndex(order, max_mismatches)
+    index: _NeighbourIndex | _Pairwise = (
+        _Pairwise(order, max_mismatches)
+        if len(order) <= _PAIRWISE_MAX
+        else _NeighbourIndex(order, max_mismatches)
+    )
     assigned: set[str] = set()
     clusters: list[list[str]] = []
     for root in order:
@@ -601,15 +665,35 @@ def _one_sided_end(read: pysam.AlignedSegment) -> tuple[int, int] | None:
         return None
     if not (read.mate_is_unmapped or read.next_reference_id < 0):
         return None
-    cigar = _own_cigar(read)
+    cigar = _own_extent(read)
     if cigar is None:
         return None
     end = _five_prime(int(read.reference_start), cigar, bool(read.is_reverse))
     return int(read.reference_id), end
 
 
+class _AnchorIndex:
+    """Placed drafts by each end of their fragment key.
+
+    A one-sided template then finds its candidates without scanning every family of the window.
+    """
+
+    def __init__(self, drafts: Iterable[_Draft]) -> None:
+        self._by_end: dict[tuple[int, int], list[_Draft]] = defaultdict(list)
+        for draft in drafts:
+            key = draft.position
+            if key is None:
+                continue
+            self._by_end[(key.reference_id, key.start)].append(draft)
+            if (key.end_reference_id, key.end) != (key.reference_id, key.start):
+                self._by_end[(key.end_reference_id, key.end)].append(draft)
+
+    def at(self, anchor: tuple[int, int]) -> list[_Draft]:
+        return self._by_end.get(anchor, [])
+
+
 def _one_sided_target(
-    template: _Template, anchor: tuple[int, int], drafts: list[_Draft], max_mismatches: int
+    template: _Template, anchor: tuple[int, int], drafts: _AnchorIndex, max_mismatches: int
 ) -> _Draft | None:
     """The fully placed family a one-sided template belongs to, or None to found its own.
 
@@ -620,13 +704,7 @@ def _one_sided_target(
     """
     umi = template.umi.canonical
     best: tuple[tuple[int, int, tuple[bool, PositionKey, str, bool]], _Draft] | None = None
-    for draft in drafts:
-        key = draft.position
-        if key is None or anchor not in (
-            (key.reference_id, key.start),
-            (key.end_reference_id, key.end),
-        ):
-            continue
+    for draft in drafts.at(anchor):
         variants = {draft.umi} | {member.umi.canonical for member, _ in draft.templates}
         distances = [d for d in (_distance(umi, other) for other in variants) if d is not None]
         if not distances or min(distances) > max_mismatches:
@@ -658,6 +736,54 @@ def _position_drafts(
     return drafts
 
 
+def _drafts(templates: Iterable[_Template], max_mismatches: int) -> tuple[list[_Draft], int]:
+    """Families (as drafts, in their final order) of templates that carry a UMI.
+
+    Returns the drafts and the number of templates left out because nothing placed them.
+    """
+    by_molecule: dict[str, list[_Template]] = defaultdict(list)
+    by_position: dict[PositionKey, list[_Template]] = defaultdict(list)
+    one_sided: list[tuple[_Template, tuple[int, int]]] = []
+    unplaced = 0
+    for template in templates:
+        if template.umi.source is UmiSource.MI:
+            by_molecule[template.umi.canonical].append(template)
+        elif template.position is None:
+            unplaced += 1
+        elif template.anchor is not None:
+            one_sided.append((template, template.anchor))
+        else:
+            by_position[template.position].append(template)
+
+    drafts: list[_Draft] = []
+    for molecule, members in by_molecule.items():
+        placed = [t.position for t in members if t.position is not None]
+        strands = [(t, t.umi.strand) for t in members]
+        drafts.append(_Draft(molecule, min(placed) if placed else None, strands, True))
+    placed_drafts = _position_drafts(by_position, max_mismatches)
+    # Choose every target before attaching any, so the choice cannot depend on input order.
+    index = _AnchorIndex(placed_drafts)
+    targets = [
+        (template, _one_sided_target(template, anchor, index, max_mismatches))
+        for template, anchor in one_sided
+    ]
+    leftover: dict[PositionKey, list[_Template]] = defaultdict(list)
+    for template, target in targets:
+        if target is None:
+            assert template.position is not None  # one-sided templates have a mapped read
+            leftover[template.position].append(template)
+        else:
+            target.templates.append((template, _strand_in_family(template.umi, target.umi)))
+    drafts += placed_drafts + _position_drafts(leftover, max_mismatches)
+    drafts.sort(key=_sort_key)
+    return drafts, unplaced
+
+
+def _check_mismatches(max_mismatches: int) -> None:
+    if max_mismatches < 0:
+        raise ValueError(f"max_mismatches must be >= 0, got {max_mismatches}")
+
+
 def group_families(
     reads: Iterable[pysam.AlignedSegment],
     *,
@@ -674,19 +800,19 @@ def group_families(
     merged by the directional rule (``0`` disables merging). Pass all records of the templates of
     interest at once: a template split across calls would be split across families.
 
+    This keeps every record (families list their reads); :class:`TemplateCollector` gives the
+    same families from a stream without keeping records, for whole windows of deep data.
+
     Raises:
         ValueError: If ``max_mismatches`` is negative.
     """
-    if max_mismatches < 0:
-        raise ValueError(f"max_mismatches must be >= 0, got {max_mismatches}")
+    _check_mismatches(max_mismatches)
     by_name: dict[str, list[pysam.AlignedSegment]] = defaultdict(list)
     for read in reads:
         by_name[read.query_name or ""].append(read)
 
-    templates_without_umi = records_without_umi = unplaced = 0
-    by_molecule: dict[str, list[_Template]] = defaultdict(list)
-    by_position: dict[PositionKey, list[_Template]] = defaultdict(list)
-    one_sided: list[tuple[_Template, tuple[int, int]]] = []
+    templates_without_umi = records_without_umi = 0
+    templates: list[_Template] = []
     for name, records in by_name.items():
         ordered = tuple(sorted(records, key=_record_order))
         umi = next(
@@ -697,37 +823,10 @@ def group_families(
             records_without_umi += len(ordered)
             continue
         position = next((p for p in (fragment_position(r) for r in ordered) if p is not None), None)
-        template = _Template(name, ordered, umi, position)
-        if umi.source is UmiSource.MI:
-            by_molecule[umi.canonical].append(template)
-        elif position is None:
-            unplaced += 1
-        elif (anchor := _one_sided_end(ordered[0])) is not None:
-            one_sided.append((template, anchor))
-        else:
-            by_position[position].append(template)
+        anchor = _one_sided_end(ordered[0])
+        templates.append(_Template(name, ordered, umi, position, anchor, len(ordered)))
 
-    drafts: list[_Draft] = []
-    for molecule, members in by_molecule.items():
-        placed = [t.position for t in members if t.position is not None]
-        strands = [(t, t.umi.strand) for t in members]
-        drafts.append(_Draft(molecule, min(placed) if placed else None, strands, True))
-    placed_drafts = _position_drafts(by_position, max_mismatches)
-    # Choose every target before attaching any, so the choice cannot depend on input order.
-    targets = [
-        (template, _one_sided_target(template, anchor, placed_drafts, max_mismatches))
-        for template, anchor in one_sided
-    ]
-    leftover: dict[PositionKey, list[_Template]] = defaultdict(list)
-    for template, target in targets:
-        if target is None:
-            assert template.position is not None  # one-sided templates have a mapped read
-            leftover[template.position].append(template)
-        else:
-            target.templates.append((template, _strand_in_family(template.umi, target.umi)))
-    drafts += placed_drafts + _position_drafts(leftover, max_mismatches)
-
-    drafts.sort(key=_sort_key)
+    drafts, unplaced = _drafts(templates, max_mismatches)
     families = tuple(_build_family(index, draft) for index, draft in enumerate(drafts))
     return FamilyGrouping(
         families=families,
@@ -735,6 +834,231 @@ def group_families(
         records_without_umi=records_without_umi,
         unplaced_templates=unplaced,
     )
+
+
+_KIND_SHIFT = 16 + 33 + 20
+_WORST = 1 << (_KIND_SHIFT + 4)
+
+
+def _rank(read: pysam.AlignedSegment) -> int:
+    """:func:`_record_order` without its text tie-breaks, packed into one integer.
+
+    The text tie-breaks only order records of one template that share flags and position, which
+    the records that give a template its UMI and key never do. One integer rather than a tuple
+    because a rank is kept three times per template, for millions of templates. Fields, high to
+    low: kind (secondary, supplementary, unmapped, read 2), reference id + 1, start + 1, flag.
+    """
+    flag = read.flag
+    kind = (
+        (flag >> 8 & 1) << 3  # secondary
+        | (flag >> 11 & 1) << 2  # supplementary
+        | (flag >> 2 & 1) << 1  # unmapped
+        | (flag >> 7 & 1)  # read 2
+    )
+    place = (read.reference_id + 1) << 33 | (read.reference_start + 1)
+    return (kind << 53 | place) << 16 | flag
+
+
+def _primary(rank: int) -> bool:
+    """Whether a rank is that of a primary mapped record (read 1 or read 2)."""
+    return rank >> _KIND_SHIFT < 2
+
+
+class _Partial:
+    """What one template has shown so far.
+
+    Its best record's one-sided end, and the UMI and position of the best records that had them
+    (the choice :func:`group_families` makes).
+    """
+
+    __slots__ = (
+        "anchor",
+        "from_pair",
+        "position",
+        "position_rank",
+        "records",
+        "top",
+        "umi",
+        "umi_rank",
+    )
+
+    def __init__(self) -> None:
+        self.top = _WORST
+        self.anchor: tuple[int, int] | None = None
+        self.umi_rank = _WORST
+        self.umi: Umi | None = None
+        self.position_rank = _WORST
+        self.position: PositionKey | None = None
+        self.from_pair = False  # the position came from a mapped pair's record with an MC tag
+        self.records = 0
+
+
+_PAIR_FLAGS = 0x1 | 0x4 | 0x8 | 0x100 | 0x800
+"""Paired, unmapped, mate unmapped, secondary, supplementary: a primary record of a mapped pair
+has only the first of these set."""
+
+
+class TemplateCollector:
+    """Builds UMI families from a stream of records without keeping the records.
+
+    Deep targeted data put millions of records in one window; holding them all (as
+    :func:`group_families` does) costs gigabytes. The collector keeps, per template, only what
+    grouping uses, so memory grows with the number of templates and not with their records.
+    Templates are named by an integer id chosen by the caller (e.g. a hash of the query name).
+    The families are those :func:`group_families` finds for the same records, given what valid
+    paired data guarantee: both mates' primary records carry the same UMI, and both have MC
+    tags or neither (so they agree on the fragment's key); the second mate is then not parsed
+    again. Ties between records of one template with the same flags and position are broken by
+    arrival order.
+    """
+
+    def __init__(self, umi_source: UmiSource = UmiSource.AUTO) -> None:
+        self.umi_source = umi_source
+        self._partials: dict[int, _Partial] = {}
+
+    def __len__(self) -> int:
+        return len(self._partials)
+
+    def add(self, read: pysam.AlignedSegment, template: int) -> None:
+        """Take one record of template ``template`` into account."""
+        partial = self._partials.get(template)
+        if partial is None:
+            partial = self._partials[template] = _Partial()
+        partial.records += 1
+        rank = _rank(read)
+        if rank < partial.top:
+            partial.top = rank
+            partial.anchor = _one_sided_end(read)
+        if rank < partial.umi_rank:
+            if _primary(rank) and _primary(partial.umi_rank):
+                # Both mates' primary records carry the template's UMI: take the rank only.
+                partial.umi_rank = rank
+            else:
+                umi = umi_from_read(read, self.umi_source)
+                if umi is not None:
+                    partial.umi_rank, partial.umi = rank, umi
+        if rank < partial.position_rank:
+            pair = read.flag & _PAIR_FLAGS == 0x1 and read.has_tag("MC")
+            if pair and partial.from_pair:
+                # Both mates of a pair with MC tags give the same key: take the rank only.
+                partial.position_rank = rank
+                return
+            position = fragment_position(read)
+            if position is not None:
+                partial.position_rank, partial.position = rank, position
+                partial.from_pair = pair
+
+    def group(self, max_mismatches: int = DEFAULT_MAX_MISMATCHES) -> TemplateFamilies:
+        """The families of every template added so far."""
+        _check_mismatches(max_mismatches)
+        without_templates = without_records = 0
+        templates: list[_Template] = []
+        for template, partial in self._partials.items():
+            if partial.umi is None:
+                without_templates += 1
+                without_records += partial.records
+                continue
+            templates.append(
+                _Template(
+                    template, (), partial.umi, partial.position, partial.anchor, partial.records
+                )
+            )
+        drafts, unplaced = _drafts(templates, max_mismatches)
+        return TemplateFamilies.of(drafts, without_templates, without_records, unplaced)
+
+
+@dataclass(frozen=True)
+class TemplateFamilies:
+    """Families as arrays: which family each template id belongs to, and each family's size.
+
+    Attributes:
+        template_ids: Template ids, sorted.
+        family_ids: Family of each template (same order as ``template_ids``).
+        sizes: Templates per family, indexed by family id.
+        duplex: Whether each family has templates from both strands.
+        records: Records in families.
+        templates_without_umi: Templates none of whose records carried a UMI.
+        records_without_umi: Records of those templates.
+        unplaced_templates: Templates with a sequence UMI but no mapped record to place them.
+    """
+
+    template_ids: NDArray[np.int64]
+    family_ids: NDArray[np.int64]
+    sizes: NDArray[np.int64]
+    duplex: NDArray[np.bool_]
+    records: int
+    templates_without_umi: int = 0
+    records_without_umi: int = 0
+    unplaced_templates: int = 0
+
+    @classmethod
+    def of(
+        cls,
+        drafts: Sequence[_Draft],
+        templates_without_umi: int,
+        records_without_umi: int,
+        unplaced: int,
+    ) -> TemplateFamilies:
+        """Arrays from drafts in their final order (the family id is the draft's index)."""
+        ids: list[int] = []
+        members: list[int] = []
+        sizes: list[int] = []
+        duplex: list[bool] = []
+        records = 0
+        for family_id, draft in enumerate(drafts):
+            strands = set()
+            for template, strand in draft.templates:
+                ids.append(int(template.name))
+                members.append(family_id)
+                records += template.record_count
+                strands.add(strand)
+            sizes.append(len(draft.templates))
+            duplex.append("A" in strands and "B" in strands)
+        order = np.argsort(np.asarray(ids, dtype=np.int64), kind="stable")
+        return cls(
+            template_ids=np.asarray(ids, dtype=np.int64)[order],
+            family_ids=np.asarray(members, dtype=np.int64)[order],
+            sizes=np.asarray(sizes, dtype=np.int64),
+            duplex=np.asarray(duplex, dtype=bool),
+            records=records,
+            templates_without_umi=templates_without_umi,
+            records_without_umi=records_without_umi,
+            unplaced_templates=unplaced,
+        )
+
+    def lookup(self, templates: NDArray[np.int64], min_size: int = 1) -> NDArray[np.int64]:
+        """Family id of each template id; -1 where it has none or its family is too small."""
+        if len(self.template_ids) == 0 or len(templates) == 0:
+            return np.full(len(templates), -1, dtype=np.int64)
+        where = np.searchsorted(self.template_ids, templates)
+        where = np.minimum(where, len(self.template_ids) - 1)
+        found = self.template_ids[where] == templates
+        families = np.where(found, self.family_ids[where], -1)
+        if min_size > 1:
+            small = np.zeros(len(families), dtype=bool)
+            small[found] = self.sizes[families[found]] < min_size
+            families[small] = -1
+        return families
+
+    def histogram(self) -> dict[int, int]:
+        """Number of families of each size (see :func:`family_size_histogram`)."""
+        values, counts = np.unique(self.sizes, return_counts=True)
+        return {int(v): int(c) for v, c in zip(values, counts, strict=True)}
+
+    def summary(self) -> FamilySummary:
+        """The same summary :func:`summarize_families` gives for a :class:`FamilyGrouping`."""
+        count = len(self.sizes)
+        templates = int(self.sizes.sum())
+        return FamilySummary(
+            families=count,
+            templates=templates,
+            records=self.records,
+            mean_size=templates / count if count else 0.0,
+            singleton_fraction=float(np.mean(self.sizes == 1)) if count else 0.0,
+            duplex_families=int(self.duplex.sum()),
+            templates_without_umi=self.templates_without_umi,
+            records_without_umi=self.records_without_umi,
+        )
 
 
 def family_size_histogram(families: Iterable[MoleculeFamily]) -> dict[int, int]:
