@@ -171,7 +171,8 @@ class CallResult:
         }
 
 
-def _sample_name(read_group_samples: list[str], path: Path) -> str:
+def sample_name(read_group_samples: list[str], path: Path) -> str:
+    """A sample's name: its read groups' one SM, else the file name without .bam/.cram."""
     if len(set(read_group_samples)) == 1:
         return read_group_samples[0]
     name = path.name
@@ -321,7 +322,7 @@ def call_sample(
             panel = model.site_background(marker) if model is not None else None
             backgrounds.append(panel if panel is not None else site_background(count))
             units.append(site.depth_unit)
-        name = sample or _sample_name(source.samples, path)
+        name = sample or sample_name(source.samples, path)
         genome = source.genome
     if not any(t.analysed for t in targets) and not site_markers:
         windows = ", ".join(f"{t.gene} {t.region}" for t in targets)
