@@ -24,7 +24,7 @@ from mrd.assessment import (
     site_background,
 )
 from mrd.background import BackgroundModel
-from mrd.catalog import CATALOG_VERSION, ReferenceWindow, reference_window
+from mrd.catalog import CATALOG_VERSION, ReferenceWindow, reference_window, verify_reference
 from mrd.errors import GenomeBuildError, InputFileError, RegionError
 from mrd.genome import Build, GenomeInfo, bare_chrom
 from mrd.markers.flt3_itd import ItdFinding, ItdResult, ItdSettings, call_flt3_itd
@@ -284,6 +284,15 @@ def call_sample(
     units: list[str] = []
     with open_alignments(path, reference=reference, build=build, make_index=make_index) as source:
         build_of = source.genome.build
+        if reference is not None:
+            # A FASTA of another build or patch decodes CRAM bases wrongly without any error.
+            verify_reference(reference, source.genome)
+        for marker in active.markers:
+            if marker.build is not None and marker.build is not build_of:
+                raise GenomeBuildError(
+                    f"marker {marker.label} is on {marker.build} but {path} is {build_of}; "
+                    "markers cannot be followed across genome builds: align both to one build"
+                )
         model = active.background
         if model is not None and model.build is not build_of:
             raise GenomeBuildError(

@@ -7,16 +7,22 @@ printed as one line (``mrd: error: ...``) with a non-zero exit, never as a trace
 from __future__ import annotations
 
 import logging
+import math
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 from click.core import ParameterSource
 
 from mrd import __version__
-from mrd.errors import MrdError
+from mrd.errors import MrdError, user_error_behind
+
+if TYPE_CHECKING:
+    from mrd.call import CallSettings
+    from mrd.genome import Build
 
 log = logging.getLogger("mrd")
 
@@ -40,6 +46,120 @@ def cli(verbose: int, quiet: bool) -> None:
 
 _BUILD_CHOICE = click.Choice(["GRCh37", "GRCh38", "hg19", "hg38", "b37"], case_sensitive=False)
 
+MAX_PLANNING_DEPTH = 10**9
+"""Largest ``mrd lod --depth``: a billion reads at one site is beyond any sequencing run, and
+counts past 64 bits would break the statistics rather than give a clear message."""
+
+MAX_PLANNING_INPUT_NG = 1e6
+"""Largest ``mrd lod --input-ng`` (1 mg of DNA), for the same reason as the depth limit."""
+
+MIN_PLANNING_ERROR_RATE = 1e-12
+"""Smallest non-zero ``mrd lod --error-rate``: at most 10^9 reads expect 0.001 errors from it,
+which changes no LoD, while rates near the smallest float overflow scipy's binomial."""
+
+
+def _planning_error_rate(ctx: click.Context, param: click.Parameter, value: float) -> float:
+    """Refuse a non-zero error rate too small to matter (and too small to compute with)."""
+    if 0 < value < MIN_PLANNING_ERROR_RATE:
+        raise click.BadParameter(
+            f"{value:g} is below {MIN_PLANNING_ERROR_RATE:g}, too small to change any LoD; "
+            "give 0 for an error-free background.",
+            ctx,
+            param,
+        )
+    return value
+
+
+class _FiniteFloatRange(click.FloatRange):
+    """A :class:`click.FloatRange` that also refuses ``nan`` and infinities.
+
+    Click checks a range with ``<`` and ``>``, which are all False for NaN, so ``nan`` would
+    pass any range: it then fails deep in the library with a traceback, or (as a read-filter
+    threshold) silently filters nothing.
+    """
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        """Parse and range-check as click does, then refuse what is not a finite number."""
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number.", param, ctx)
+        return number
+
+
+class _FilePath(click.Path):
+    """A :class:`click.Path` that reports every problem with the path itself, not only absence.
+
+    Without ``exists=True`` click ignores a failed ``stat``, so a name too long for the file
+    system or a path through a regular file would surface later as a traceback from whichever
+    ``open`` or ``is_dir`` met it first. A missing file is left to the command, which says what
+    it expected there in its own words.
+    """
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        """Convert as click does, then refuse a path the operating system cannot even look up."""
+        path = super().convert(value, param, ctx)
+        try:
+            os.stat(path)
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            self.fail(f"{click.format_filename(path)!r}: {exc.strerror}.", param, ctx)
+        except ValueError:  # a NUL byte: no shell passes one, but a script might
+            self.fail(f"{click.format_filename(path)!r} contains a NUL byte.", param, ctx)
+        return path
+
+
+def _safe_sample_name(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """Hold ``--sample`` to the sample sheet's naming rules.
+
+    The name goes into the JSON, TSV and VCF, and from there into reports and file names of
+    later steps; a name the sample sheet would refuse (a path separator, HTML markup, control
+    characters) is refused here too rather than escaped differently in each of them.
+    """
+    from mrd.monitoring.samplesheet import name_problem
+
+    problem = None if value is None else name_problem(value)
+    if problem is not None:
+        raise click.BadParameter(f"sample name {value!r} {problem}.", ctx, param)
+    return value
+
+
+def _check_outputs(inputs: dict[str, str | None], outputs: dict[str, str | None]) -> None:
+    """Fail before any work when an output path is empty, repeated, or one of the inputs.
+
+    An empty path (an unset shell variable) would otherwise be skipped silently; two options
+    naming one file would leave only the last writer's content; and an output named like an
+    input would overwrite the user's data.
+
+    Raises:
+        OutputError: Naming the option and the problem, or the path's own problem.
+    """
+    from mrd.errors import OutputError
+    from mrd.output import check_replaceable
+    from mrd.simulate.output import check_writable
+
+    given = {option: Path(path) for option, path in inputs.items() if path}
+    seen: dict[Path, str] = {}
+    for option, path in outputs.items():
+        if path is None:
+            continue
+        if not path.strip():
+            raise OutputError(f"{option} needs a file name, not an empty path")
+        target = Path(path)
+        try:
+            check_replaceable(target)
+            check_writable(target)
+            resolved = target.resolve()
+        except OSError as exc:
+            raise OutputError(f"{option} {path}: {exc.strerror}") from None
+        if resolved in seen:
+            raise OutputError(f"{option} and {seen[resolved]} name the same file: {path}")
+        seen[resolved] = option
+        for other, source in given.items():
+            if source.exists() and target.exists() and target.samefile(source):
+                raise OutputError(f"{option} {path} would overwrite the {other} input")
+
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -51,7 +171,7 @@ def _read_filter_options(command: F) -> F:
             "--min-base-quality",
             default=20.0,
             show_default=True,
-            type=click.FloatRange(0, 93),
+            type=_FiniteFloatRange(0, 93),
             help="Minimum mean base quality of a read.",
         ),
         click.option(
@@ -63,9 +183,32 @@ def _read_filter_options(command: F) -> F:
     return command
 
 
+def _parallel_options(command: F) -> F:
+    """The --workers and --dask-scheduler options shared by the commands that take many samples."""
+    for option in reversed(
+        (
+            click.option(
+                "--workers",
+                default=1,
+                show_default=True,
+                type=click.IntRange(1),
+                help="Samples called at once, each in its own process (same results as 1).",
+            ),
+            click.option(
+                "--dask-scheduler",
+                metavar="ADDRESS",
+                help="Call samples on this Dask scheduler instead (needs mrd[dask]; shared "
+                "file system).",
+            ),
+        )
+    ):
+        command = option(command)
+    return command
+
+
 @cli.command("inspect")
-@click.argument("alignments", nargs=-1, required=True, type=click.Path(dir_okay=False))
-@click.option("--reference", type=click.Path(dir_okay=False), help="Genome FASTA (CRAM needs it).")
+@click.argument("alignments", nargs=-1, required=True, type=_FilePath(dir_okay=False))
+@click.option("--reference", type=_FilePath(dir_okay=False), help="Genome FASTA (CRAM needs it).")
 @click.option("--build", type=_BUILD_CHOICE, help="Expected genome build; must match the header.")
 @click.option("--index", "make_index", is_flag=True, help="Build a missing index beside the file.")
 @click.option(
@@ -75,7 +218,7 @@ def _read_filter_options(command: F) -> F:
     help="Target CHROM:START-END (repeatable); default the FLT3 and NPM1 catalog windows.",
 )
 @_read_filter_options
-@click.option("--json", "json_out", type=click.Path(dir_okay=False), help="Write a JSON summary.")
+@click.option("--json", "json_out", type=_FilePath(dir_okay=False), help="Write a JSON summary.")
 def inspect_command(
     alignments: tuple[str, ...],
     reference: str | None,
@@ -92,6 +235,7 @@ def inspect_command(
     from mrd.ngs.summary import summarize_alignments
     from mrd.output import write_json
 
+    _check_outputs({f"ALIGNMENT {a}": a for a in alignments}, {"--json": json_out})
     read_filter = ReadFilter(min_mapq, min_base_quality, drop_duplicates=not keep_duplicates)
     parsed = [Region.parse(text) for text in regions]
     summaries = [
@@ -123,14 +267,24 @@ def inspect_command(
 
 
 @cli.command("call")
-@click.argument("alignment", type=click.Path(dir_okay=False))
-@click.option("--json", "json_out", type=click.Path(dir_okay=False), help="Write the result JSON.")
-@click.option("--tsv", "tsv_out", type=click.Path(dir_okay=False), help="Write findings as TSV.")
+@click.argument("alignments", nargs=-1, required=True, type=_FilePath(dir_okay=False))
 @click.option(
-    "--vcf", "vcf_out", type=click.Path(dir_okay=False), help="Write findings as VCF (.vcf.gz ok)."
+    "--out-dir",
+    type=_FilePath(file_okay=False),
+    help="Many files: write <sample>.call.json, .findings.tsv and .vcf.gz per sample and "
+    "calls.tsv here (an existing folder).",
 )
-@click.option("--sample", help="Sample name [default: read-group SM, else the file name].")
-@click.option("--reference", type=click.Path(dir_okay=False), help="Genome FASTA (CRAM needs it).")
+@click.option("--json", "json_out", type=_FilePath(dir_okay=False), help="Write the result JSON.")
+@click.option("--tsv", "tsv_out", type=_FilePath(dir_okay=False), help="Write findings as TSV.")
+@click.option(
+    "--vcf", "vcf_out", type=_FilePath(dir_okay=False), help="Write findings as VCF (.vcf.gz ok)."
+)
+@click.option(
+    "--sample",
+    callback=_safe_sample_name,
+    help="Sample name [default: read-group SM, else the file name].",
+)
+@click.option("--reference", type=_FilePath(dir_okay=False), help="Genome FASTA (CRAM needs it).")
 @click.option("--build", type=_BUILD_CHOICE, help="Expected genome build; must match the header.")
 @click.option("--index", "make_index", is_flag=True, help="Build a missing index beside the file.")
 @click.option(
@@ -151,20 +305,20 @@ def inspect_command(
 @click.option(
     "--markers",
     "markers_file",
-    type=click.Path(dir_okay=False),
+    type=_FilePath(dir_okay=False),
     help="Patient markers to track: VCF, TSV/CSV, or the --json of the diagnosis call.",
 )
 @click.option(
     "--required-sensitivity",
     default=1e-4,
     show_default=True,
-    type=click.FloatRange(0, 1, min_open=True),
+    type=_FiniteFloatRange(0, 1, min_open=True),
     help="LoD (VAF) a NEGATIVE must reach; a sample that cannot is NOT_EVALUABLE.",
 )
 @click.option(
     "--background",
     "background_file",
-    type=click.Path(dir_okay=False),
+    type=_FilePath(dir_okay=False),
     help="Error model from normals (mrd background build); default: from the sample itself.",
 )
 @click.option("--include-dta", is_flag=True, help="Pool DNMT3A/TET2/ASXL1 markers too.")
@@ -173,11 +327,13 @@ def inspect_command(
     "--microclone-ratio",
     default=0.05,
     show_default=True,
-    type=click.FloatRange(0, 1, min_open=True),
+    type=_FiniteFloatRange(0, 1, min_open=True),
     help="Allelic ratio below which an ITD is flagged a microclone.",
 )
+@_parallel_options
 def call_command(
-    alignment: str,
+    alignments: tuple[str, ...],
+    out_dir: str | None,
     json_out: str | None,
     tsv_out: str | None,
     vcf_out: str | None,
@@ -196,22 +352,49 @@ def call_command(
     include_dta: bool,
     include_germline: bool,
     microclone_ratio: float,
+    workers: int,
+    dask_scheduler: str | None,
 ) -> int:
-    """Find and quantify FLT3-ITD and NPM1 clones in one BAM/CRAM; print, write JSON/TSV/VCF."""
+    """Find and quantify FLT3-ITD and NPM1 clones in BAM/CRAM files; print, write JSON/TSV/VCF.
+
+    One file prints its findings and writes what --json/--tsv/--vcf ask for. Several files
+    (or --out-dir) are called in parallel (--workers, --dask-scheduler) into --out-dir; a file
+    that fails is listed and the exit code is 1.
+    """
     from mrd.background import BackgroundModel
     from mrd.call import CallSettings, call_sample
+    from mrd.genome import Build
     from mrd.markers.flt3_itd import ItdSettings
     from mrd.markers.npm1 import Npm1Settings
     from mrd.markers.tracked import read_markers
     from mrd.ngs import ReadFilter
     from mrd.output import write_json
     from mrd.report import write_findings_tsv, write_findings_vcf
-    from mrd.simulate.output import check_writable
     from mrd.stats.sensitivity import SensitivitySettings
 
-    for out in (json_out, tsv_out, vcf_out):  # fail before the work, not after it
-        if out:
-            check_writable(Path(out))
+    batch = out_dir is not None or len(alignments) > 1
+    if batch:
+        if out_dir is None:
+            raise click.UsageError("several files need --out-dir for their results")
+        given = [name for name, value in (("--json", json_out), ("--tsv", tsv_out),
+                 ("--vcf", vcf_out), ("--sample", sample)) if value is not None]  # fmt: skip
+        if given:
+            raise click.UsageError(
+                f"{', '.join(given)} name one sample's output; with --out-dir each sample's "
+                "files are named after it"
+            )
+    elif workers != 1 or dask_scheduler is not None:
+        raise click.UsageError("--workers and --dask-scheduler are for several files")
+    alignment = alignments[0]
+    _check_outputs(  # fail before the work, not after it
+        {
+            **{f"ALIGNMENT {a}": a for a in alignments},
+            "--markers": markers_file,
+            "--background": background_file,
+            "--reference": reference,
+        },
+        {"--json": json_out, "--tsv": tsv_out, "--vcf": vcf_out},
+    )
     settings = CallSettings(
         itd=ItdSettings(
             min_alt_templates=min_alt,
@@ -226,6 +409,18 @@ def call_command(
         include_germline=include_germline,
         background=BackgroundModel.load(background_file) if background_file else None,
     )
+    if batch:
+        assert out_dir is not None
+        return _call_many(
+            alignments,
+            Path(out_dir),
+            settings=settings,
+            reference=reference,
+            build=Build.parse(build) if build else None,
+            make_index=make_index,
+            workers=workers,
+            dask_scheduler=dask_scheduler,
+        )
     result = call_sample(
         alignment,
         reference=reference,
@@ -269,17 +464,65 @@ def call_command(
     return 0
 
 
+def _call_many(
+    alignments: tuple[str, ...],
+    out_dir: Path,
+    *,
+    settings: CallSettings,
+    reference: str | None,
+    build: Build | None,
+    make_index: bool,
+    workers: int,
+    dask_scheduler: str | None,
+) -> int:
+    """`mrd call` on several files: progress per sample, a line per failure, exit 1 if any."""
+    from mrd.batch import CALLS_TABLE, BatchOutcome, call_batch
+    from mrd.errors import OutputError
+    from mrd.monitoring.parallel import ProgressLine
+
+    if not out_dir.is_dir():
+        raise OutputError(f"--out-dir {out_dir} is not an existing folder")
+    line = ProgressLine()
+
+    def progress(done: int, total: int, outcome: BatchOutcome) -> None:
+        status = "failed" if outcome.error is not None else "done"
+        line.show(done, total, outcome.sample, status, False)
+
+    result = call_batch(
+        alignments,
+        out_dir,
+        settings=settings,
+        reference=reference,
+        build=build,
+        make_index=make_index,
+        workers=workers,
+        dask_scheduler=dask_scheduler,
+        progress=progress,
+    )
+    ok = len(result.outcomes) - len(result.failed)
+    click.echo(f"{ok} of {len(result.outcomes)} file(s) called; summary: {out_dir / CALLS_TABLE}")
+    for outcome in result.failed:
+        click.echo(f"mrd: {outcome.alignment} failed: {_one_line(str(outcome.error))}", err=True)
+    return 1 if result.failed else 0
+
+
 @cli.command("lod")
-@click.argument("alignment", required=False, type=click.Path(dir_okay=False))
-@click.option("--depth", type=click.IntRange(1), help="Planning: reads (or pairs) at the site.")
+@click.argument("alignment", required=False, type=_FilePath(dir_okay=False))
 @click.option(
-    "--input-ng", type=click.FloatRange(0, min_open=True), help="Planning: DNA input in ng."
+    "--depth",
+    type=click.IntRange(1, MAX_PLANNING_DEPTH),
+    help="Planning: reads (or pairs) at the site.",
+)
+@click.option(
+    "--input-ng",
+    type=_FiniteFloatRange(0, MAX_PLANNING_INPUT_NG, min_open=True),
+    help="Planning: DNA input in ng.",
 )
 @click.option(
     "--family-size",
     default=1.0,
     show_default=True,
-    type=click.FloatRange(1),
+    type=_FiniteFloatRange(1),
     help="Planning: mean reads per UMI family.",
 )
 @click.option("--duplex", is_flag=True, help="Planning: molecules need both strands.")
@@ -287,16 +530,17 @@ def call_command(
     "--error-rate",
     default=0.0,
     show_default=True,
-    type=click.FloatRange(0, 0.5),
+    type=_FiniteFloatRange(0, 0.5),
+    callback=_planning_error_rate,
     help="Planning: background error rate per molecule at the site.",
 )
-@click.option("--markers", "markers_file", type=click.Path(dir_okay=False), help="BAM: markers.")
+@click.option("--markers", "markers_file", type=_FilePath(dir_okay=False), help="BAM: markers.")
 @click.option(
-    "--background", "background_file", type=click.Path(dir_okay=False), help="BAM: error model."
+    "--background", "background_file", type=_FilePath(dir_okay=False), help="BAM: error model."
 )
 @click.option("--keep-duplicates", is_flag=True, help="BAM: count 0x400 records.")
-@click.option("--reference", type=click.Path(dir_okay=False), help="BAM: FASTA for CRAM.")
-@click.option("--json", "json_out", type=click.Path(dir_okay=False), help="Write the figures.")
+@click.option("--reference", type=_FilePath(dir_okay=False), help="BAM: FASTA for CRAM.")
+@click.option("--json", "json_out", type=_FilePath(dir_okay=False), help="Write the figures.")
 def lod_command(
     alignment: str | None,
     depth: int | None,
@@ -314,10 +558,15 @@ def lod_command(
     from mrd.output import write_json
     from mrd.stats.sensitivity import DEFAULT_SETTINGS, Background, planning_lod
 
-    if json_out:
-        from mrd.simulate.output import check_writable
-
-        check_writable(Path(json_out))
+    _check_outputs(
+        {
+            "ALIGNMENT": alignment,
+            "--markers": markers_file,
+            "--background": background_file,
+            "--reference": reference,
+        },
+        {"--json": json_out},
+    )
     if alignment is None:
         if depth is None and input_ng is None:
             raise click.UsageError("give a BAM, or --depth and/or --input-ng to plan a run")
@@ -334,9 +583,16 @@ def lod_command(
             raise click.UsageError(str(exc)) from None
         for key, value in plan.items():
             click.echo(f"{key}\t{value:.4g}")
-        click.echo(
-            f"LoD95 {plan['lod']:.3g}: a negative would mean below 1 in {plan['lod_one_in']:,.0f}"
-        )
+        if plan["lod"] < 1:
+            click.echo(
+                f"LoD95 {plan['lod']:.3g}: a negative would mean below 1 in "
+                f"{plan['lod_one_in']:,.0f}"
+            )
+        else:  # "below 1 in 0" would read as a sensitivity; there is none
+            click.echo(
+                f"LoD95 {plan['lod']:.3g}: above a VAF of 1, so even a clonal mutation could be "
+                "missed; no negative result is possible with this depth and input"
+            )
         if json_out:
             write_json(json_out, {"plan": plan})
         return 0
@@ -368,38 +624,27 @@ def lod_command(
 
 
 @cli.command("monitor")
-@click.argument("samplesheet", type=click.Path(dir_okay=False))
+@click.argument("samplesheet", type=_FilePath(dir_okay=False))
 @click.option(
     "--out",
     "out_dir",
     required=True,
-    type=click.Path(file_okay=False),
+    type=_FilePath(file_okay=False),
     help="Folder for the reports (created; nothing is written outside it).",
 )
 @click.option(
-    "--rules", "rules_file", type=click.Path(dir_okay=False), help="MRD rules (TOML/JSON)."
+    "--rules", "rules_file", type=_FilePath(dir_okay=False), help="MRD rules (TOML/JSON)."
 )
 @click.option(
     "--required-sensitivity",
-    type=click.FloatRange(0, 1, min_open=True),
+    type=_FiniteFloatRange(0, 1, min_open=True),
     help="Override the rules' required sensitivity (LoD a NEGATIVE must reach).",
 )
 @click.option(
-    "--background", "background_file", type=click.Path(dir_okay=False), help="Error model."
+    "--background", "background_file", type=_FilePath(dir_okay=False), help="Error model."
 )
 @_read_filter_options
-@click.option(
-    "--workers",
-    default=1,
-    show_default=True,
-    type=click.IntRange(1),
-    help="Samples called at once, each in its own process (same results as 1).",
-)
-@click.option(
-    "--dask-scheduler",
-    metavar="ADDRESS",
-    help="Call samples on this Dask scheduler instead (needs mrd[dask]; shared file system).",
-)
+@_parallel_options
 @click.option(
     "--resume",
     is_flag=True,
@@ -430,6 +675,8 @@ def monitor_command(
     from mrd.monitoring.parallel import ProgressLine
     from mrd.ngs import ReadFilter
 
+    if not out_dir.strip():  # an unset shell variable: "" would mean the working directory
+        raise OutputError("--out needs a folder name, not an empty path")
     parent = Path(out_dir).resolve().parent
     if not parent.is_dir():
         raise OutputError(f"cannot create {out_dir}: {parent} does not exist")
@@ -481,7 +728,9 @@ def monitor_command(
     click.echo(f"reports: {written['html']}, {written['json']}, {written['markers']}")
     failed = result.failed
     for outcome in failed:
-        click.echo(f"mrd: sample {outcome.row.sample} failed: {outcome.error}", err=True)
+        click.echo(
+            f"mrd: sample {outcome.row.sample} failed: {_one_line(str(outcome.error))}", err=True
+        )
     return 1 if failed else 0
 
 
@@ -500,21 +749,21 @@ def background_group() -> None:
 
 
 @background_group.command("build")
-@click.argument("normals", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.argument("normals", nargs=-1, required=True, type=_FilePath(dir_okay=False))
 @click.option(
     "-o",
     "--output",
     required=True,
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=_FilePath(dir_okay=False, path_type=Path),
     help="Model JSON to write.",
 )
 @click.option(
     "--markers",
     "markers_file",
-    type=click.Path(dir_okay=False),
+    type=_FilePath(dir_okay=False),
     help="Patient markers whose sites to fit too: VCF, TSV/CSV, or an mrd call JSON.",
 )
-@click.option("--reference", type=click.Path(dir_okay=False), help="Genome FASTA (CRAM needs it).")
+@click.option("--reference", type=_FilePath(dir_okay=False), help="Genome FASTA (CRAM needs it).")
 @click.option("--build", type=_BUILD_CHOICE, help="Genome build every normal must be.")
 @_read_filter_options
 def background_build_command(
@@ -575,18 +824,18 @@ _SPEC_OPTIONS = (
     "--output",
     "output",
     required=True,
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=_FilePath(dir_okay=False, path_type=Path),
     help="Output BAM (sorted, indexed).",
 )
 @click.option(
     "--truth",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=_FilePath(dir_okay=False, path_type=Path),
     help="Truth JSON path [default: <bam stem>.truth.json].",
 )
 @click.option(
     "--spec",
     "spec_file",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=_FilePath(dir_okay=False, path_type=Path),
     help="JSON spec (or a truth JSON) for full control; excludes the options below.",
 )
 @click.option(
@@ -761,14 +1010,28 @@ def simulate(
     return 0
 
 
+def _one_line(message: str) -> str:
+    """A message as one printable line, whatever it quotes.
+
+    Messages quote file names and cells, which may hold a newline, a terminal escape or bytes
+    that are not UTF-8; escaped, they can neither split the error line nor fail to print.
+    """
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in message)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the click group and turn user-input errors into one line and exit 2."""
+    # A file name that is not UTF-8 reaches Python as surrogates; on a strict stdout (the
+    # default under most UTF-8 locales) echoing it would crash after all the work was done.
+    reconfigure = getattr(sys.stdout, "reconfigure", None)
+    if reconfigure is not None:
+        reconfigure(errors="backslashreplace")
     try:
         result = cli.main(args=argv, prog_name="mrd", standalone_mode=False)
         # Commands return an exit code or None; never hand another object to sys.exit.
         return result if isinstance(result, int) else 0
     except MrdError as exc:
-        click.echo(f"mrd: error: {exc}", err=True)
+        click.echo(f"mrd: error: {_one_line(str(exc))}", err=True)
         sys.exit(exc.exit_code)
     except click.exceptions.Abort:
         click.echo("mrd: aborted", err=True)
@@ -776,6 +1039,12 @@ def main(argv: list[str] | None = None) -> int:
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)
+    except OSError as exc:
+        cause = user_error_behind(exc)  # e.g. closing a file that a read error broke
+        if cause is None:
+            raise
+        click.echo(f"mrd: error: {_one_line(str(cause))}", err=True)
+        sys.exit(cause.exit_code)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -37,3 +37,21 @@ class OutputError(MrdError):
 
 class MissingDependencyError(MrdError):
     """An optional dependency needed for this feature is not installed."""
+
+
+def user_error_behind(error: BaseException) -> MrdError | None:
+    """The user-input error that ``error`` is, or was raised while handling; None for a bug.
+
+    Cleanup can fail after a read error: closing a pysam handle whose BGZF stream broke raises
+    ``OSError("Closing failed")`` from a ``with`` block's exit, and that second error would hide
+    the clear message of the first behind a traceback. Following the exception chain recovers
+    the message the user can act on.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        if isinstance(current, MrdError):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None

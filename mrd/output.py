@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,9 +27,11 @@ def staged_path(destination: str | os.PathLike[str], suffix: str = "") -> Iterat
     on one file system, so it is atomic.
 
     Raises:
-        OutputError: When the destination folder does not exist or is not writable.
+        OutputError: When the destination folder does not exist or is not writable, or the
+            destination is not a regular file.
     """
     target = Path(destination)
+    check_replaceable(target)
     folder = target.parent
     if not folder.is_dir():
         raise OutputError(f"output folder does not exist: {folder}")
@@ -46,6 +49,28 @@ def staged_path(destination: str | os.PathLike[str], suffix: str = "") -> Iterat
         yield tmp
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def check_replaceable(destination: str | os.PathLike[str]) -> None:
+    """Refuse a destination that exists but is not a regular file (or a link to one).
+
+    Results are renamed over their destination, which replaces whatever is there: given
+    ``/dev/null`` or ``/dev/stdout`` by a user allowed to write in ``/dev`` (root, in a
+    container), the rename would replace the device itself for every process on the machine.
+
+    Raises:
+        OutputError: When ``destination`` is a device, pipe, socket or folder.
+    """
+    target = Path(destination)
+    try:
+        mode = target.stat().st_mode  # follows links: a link to a device is a device
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise OutputError(f"cannot write {target}: {exc.strerror}") from None
+    if not stat.S_ISREG(mode):
+        kind = "a folder" if stat.S_ISDIR(mode) else "not a regular file (a device or pipe)"
+        raise OutputError(f"output path {target} is {kind}; give the name of a file to write")
 
 
 def _umask() -> int:

@@ -1,8 +1,11 @@
-"""Shared fixtures: real files written with pysam, and genome FASTAs for CRAM and --reference."""
+"""Shared fixtures: real files written with pysam, genome FASTAs for CRAM and --reference, small
+simulated BAMs, and a way to run the ``mrd`` command line in-process."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import pysam
@@ -70,3 +73,77 @@ def grch38_fasta(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A GRCh38 (chr-named) FASTA holding the real FLT3 and NPM1 window sequences."""
     folder = tmp_path_factory.mktemp("ref38")
     return write_genome_fasta(folder / "GRCh38.fa.gz", Build.GRCH38, True)
+
+
+@dataclass(frozen=True)
+class CliRun:
+    """What a shell sees of one ``mrd`` run: exit code, standard output, standard error."""
+
+    code: int
+    stdout: str
+    stderr: str
+
+    @property
+    def error_lines(self) -> list[str]:
+        """Non-empty stderr lines: a clean failure has one (click usage errors add a usage)."""
+        return [line for line in self.stderr.splitlines() if line.strip()]
+
+
+def run_cli(args: Sequence[str]) -> CliRun:
+    """Run ``mrd`` in this process through its console entry point, :func:`mrd.cli.main`.
+
+    ``main`` (not the click group) is what turns an ``MrdError`` into one line and an exit
+    code, so going through it tests what a user gets. Any exception other than ``SystemExit``
+    propagates and fails the calling test: that is a traceback a user would see. Log handlers
+    that ``main`` installs on the isolated stderr are removed again afterwards.
+    """
+    from click.testing import CliRunner
+
+    from mrd.cli import main
+
+    handlers, level = logging.root.handlers[:], logging.root.level
+    try:
+        with CliRunner().isolation() as (out, err, _):
+            try:
+                code = main(list(args))
+            except SystemExit as exc:
+                code = exc.code if isinstance(exc.code, int) else 1
+            stdout = out.getvalue().decode("utf-8", "replace")
+            stderr = err.getvalue().decode("utf-8", "replace")
+    finally:
+        logging.root.handlers[:] = handlers
+        logging.root.setLevel(level)
+    return CliRun(code, stdout, stderr)
+
+
+@pytest.fixture(scope="session")
+def sim_bams(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Small simulated BAMs (depth 300, both genes), shared read-only by CLI tests.
+
+    ``dx38``: GRCh38 diagnosis with a 60-bp FLT3-ITD and NPM1 type A; ``fu38``: a GRCh38
+    follow-up with the same clones at 2%; ``dx37``: the diagnosis sample on GRCh37 (b37 names).
+    Tests that damage a file copy it first.
+    """
+    from mrd.simulate import Flt3Itd, Npm1Insertion, SimulationSpec, simulate
+
+    folder = tmp_path_factory.mktemp("sim_bams")
+    specs = {
+        "dx38": SimulationSpec.of(
+            (Flt3Itd(60), 0.3), (Npm1Insertion("A"), 0.4), depth=300, sample="DX38"
+        ),
+        "fu38": SimulationSpec.of(
+            (Flt3Itd(60), 0.02), (Npm1Insertion("A"), 0.02), depth=300, sample="FU38"
+        ),
+        "dx37": SimulationSpec.of(
+            (Flt3Itd(60), 0.3),
+            (Npm1Insertion("A"), 0.4),
+            depth=300,
+            sample="DX37",
+            build=Build.GRCH37,
+            chr_prefix=False,
+        ),
+    }
+    return {
+        name: simulate(spec, folder / f"{name}.bam", seed=seed).bam
+        for seed, (name, spec) in enumerate(specs.items(), start=21)
+    }

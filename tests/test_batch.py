@@ -8,6 +8,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from conftest import run_cli
 
 from mrd.batch import CALLS_TABLE, BatchOutcome, call_batch, file_stem, plan_batch
 from mrd.call import CallSettings, call_sample
@@ -110,3 +111,38 @@ def test_missing_output_folder(inputs: list[str], tmp_path: Path) -> None:
 def test_file_stem_stays_inside_the_folder(sample: str, stem: str) -> None:
     assert file_stem(sample) == stem
     assert "/" not in stem and "\\" not in stem and not stem.startswith(".")
+
+
+def test_cli_calls_many_files_and_exits_1_when_one_fails(inputs: list[str], tmp_path: Path) -> None:
+    run = run_cli(["call", *inputs, "--out-dir", str(tmp_path), "--keep-duplicates"])
+    assert run.code == 1, run.stderr
+    failures = [line for line in run.error_lines if line.startswith("mrd: ")]
+    assert len(failures) == 1 and "broken.bam failed:" in failures[0]
+    assert "3 of 4 file(s) called" in run.stdout
+    assert [r["status"] for r in _table(tmp_path)] == ["ok", "failed", "ok", "ok"]
+    assert sorted(p.name for p in tmp_path.glob("*.call.json")) == [f"{n}.call.json" for n in GOOD]
+
+
+@pytest.mark.parametrize(
+    ("extra", "words"),
+    [
+        ([], "several files need --out-dir"),
+        (["--out-dir", "OUT", "--json", "x.json"], "--json name one sample's output"),
+        (["--out-dir", "OUT", "--sample", "S1"], "--sample name one sample's output"),
+    ],
+)
+def test_cli_batch_usage_errors(
+    inputs: list[str], tmp_path: Path, extra: list[str], words: str
+) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    extra = [str(out) if e == "OUT" else e for e in extra]
+    run = run_cli(["call", inputs[0], inputs[2], *extra])
+    assert run.code == 2 and words in run.stderr
+    assert list(out.iterdir()) == []
+
+
+def test_cli_workers_need_several_files(inputs: list[str], tmp_path: Path) -> None:
+    run = run_cli(["call", inputs[0], "--workers", "2", "--json", str(tmp_path / "a.json")])
+    assert run.code == 2 and "--workers and --dask-scheduler are for several files" in run.stderr
+    assert not (tmp_path / "a.json").exists()

@@ -29,14 +29,14 @@ import re
 import unicodedata
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 import pysam
 
-from mrd.errors import InputFileError
-from mrd.genome import bare_chrom
+from mrd.errors import GenomeBuildError, InputFileError
+from mrd.genome import Build, bare_chrom, detect_genome
 from mrd.output import atomic_open
 
 MarkerKind = Literal["SNV", "MNV", "insertion", "deletion", "complex"]
@@ -104,6 +104,9 @@ class TrackedMarker:
         name: Human name (``"NPM1 type A"``); :attr:`label` falls back to the coordinates.
         source_marker: The ``mrd call`` marker (``"FLT3-ITD"``, ``"NPM1"``...) it came from.
         diagnosis_vaf: VAF in the diagnostic sample, a fraction in [0, 1].
+        build: The genome build the coordinates are in, when the file says (an ``mrd call``
+            result does; a VCF does through its contig lengths; a table cannot). Not part of
+            the marker's identity.
 
     Raises:
         ValueError: When a field is malformed; readers check files first and raise
@@ -118,13 +121,14 @@ class TrackedMarker:
     name: str | None = None
     source_marker: str | None = None
     diagnosis_vaf: float | None = None
+    build: Build | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "chrom", bare_chrom(self.chrom.strip()))
         object.__setattr__(self, "ref", self.ref.upper())
         object.__setattr__(self, "alt", self.alt.upper())
-        for field in ("gene", "name", "source_marker"):
-            object.__setattr__(self, field, _optional_text(getattr(self, field)))
+        for name in ("gene", "name", "source_marker"):
+            object.__setattr__(self, name, _optional_text(getattr(self, name)))
         problems = [
             _chrom_problem(self.chrom),
             _position_problem(self.position),
@@ -656,8 +660,22 @@ def _read_vcf(file: Path, head: bytes, text_head: bytes) -> list[tuple[str, Trac
         pysam.set_verbosity(verbosity)
 
 
+def _vcf_build(vcf: Any) -> Build | None:
+    """The build a VCF's ``##contig`` lengths say, or None when they do not tell."""
+    lengths = {
+        str(name): int(contig.length)
+        for name, contig in vcf.header.contigs.items()
+        if contig.length is not None
+    }
+    try:
+        return detect_genome(lengths).build
+    except GenomeBuildError:
+        return None
+
+
 def _vcf_markers(file: Path, vcf: Any) -> Iterator[tuple[str, TrackedMarker]]:
     csq_symbol = _csq_symbol_index(vcf.header)
+    build = _vcf_build(vcf)
     number = 0
     records = iter(vcf)
     while True:
@@ -713,7 +731,7 @@ def _vcf_markers(file: Path, vcf: Any) -> Iterator[tuple[str, TrackedMarker]]:
             if _text_problem(name):
                 name = None
             marker = TrackedMarker(
-                chrom, pos, ref, alt, gene=gene, name=name, diagnosis_vaf=vaf_value
+                chrom, pos, ref, alt, gene=gene, name=name, diagnosis_vaf=vaf_value, build=build
             )
             yield where, marker
 
@@ -816,6 +834,11 @@ def _read_call_json(file: Path, text: str) -> list[tuple[str, TrackedMarker]]:
     findings = data.get("findings")
     if not isinstance(findings, list):
         raise InputFileError(f"{file}: the mrd call result has no findings list")
+    build_text = data.get("genome_build")
+    try:
+        build = Build.parse(build_text) if isinstance(build_text, str) else None
+    except GenomeBuildError:
+        raise InputFileError(f"{file}: genome_build {build_text!r} is not a known build") from None
     rows: list[tuple[str, TrackedMarker]] = []
     for number, finding in enumerate(findings, start=1):
         where = f"finding {number}"
@@ -824,7 +847,8 @@ def _read_call_json(file: Path, text: str) -> list[tuple[str, TrackedMarker]]:
         source = finding.get("marker")
         if not isinstance(source, str) or source not in CALL_MARKERS:
             continue  # readers of 1.x ignore markers they do not know
-        rows.append((where, _finding_marker(file, where, source, finding)))
+        marker = _finding_marker(file, where, source, finding)
+        rows.append((where, dataclasses.replace(marker, build=build)))
     return rows
 
 

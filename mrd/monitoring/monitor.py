@@ -30,8 +30,8 @@ from typing import Any, ClassVar
 
 from mrd.assessment import finding_label
 from mrd.call import CallResult, CallSettings, call_sample, normalised_key
-from mrd.errors import MrdError, OutputError
-from mrd.genome import bare_chrom
+from mrd.errors import InputFileError, MrdError, OutputError, user_error_behind
+from mrd.genome import Build, bare_chrom
 from mrd.markers.tracked import TrackedMarker, read_markers
 from mrd.monitoring.config import MrdRules
 from mrd.monitoring.parallel import Runner, SerialRunner, make_runner, one_line_error
@@ -197,9 +197,13 @@ def _measurement(outcome: SampleOutcome) -> Measurement:
 def _call(row: SampleRow, settings: CallSettings) -> SampleOutcome:
     try:
         result = call_sample(row.bam, reference=row.reference, settings=settings, sample=row.sample)
-    except MrdError as exc:
-        log.error("%s: %s", row.sample, exc)
-        return SampleOutcome(row, error=str(exc))
+    except (MrdError, OSError) as exc:
+        # An OSError from closing a broken file can hide the read error that caused it.
+        cause = user_error_behind(exc)
+        if cause is None:
+            raise
+        log.error("%s: %s", row.sample, cause)
+        return SampleOutcome(row, error=str(cause))
     return SampleOutcome(row, result=result)
 
 
@@ -237,6 +241,8 @@ class _Course:
     report: PatientReport
     sheet_markers: list[TrackedMarker]
     diagnosis: SampleRow | None
+    build: Build | None = None
+    """The diagnosis sample's genome build, once called: the build the markers are in."""
 
     @classmethod
     def plan(cls, rows: Sequence[SampleRow]) -> _Course:
@@ -244,7 +250,9 @@ class _Course:
         sheet_markers: list[TrackedMarker] = []
         for row in ordered:
             if row.markers is not None:
-                sheet_markers.extend(m for m in read_markers(row.markers) if m not in sheet_markers)
+                read = read_markers(row.markers)
+                _check_risk_genes(row.markers, read)
+                sheet_markers.extend(m for m in read if m not in sheet_markers)
         diagnosis = next((r for r in ordered if r.timepoint is Timepoint.DIAGNOSIS), None)
         report = PatientReport(ordered[0].patient, list(ordered), markers=list(sheet_markers))
         if diagnosis is None:
@@ -264,7 +272,7 @@ class _Course:
         if outcome is not None and outcome.result is not None:
             # Compare normalised forms: a sheet may spell an insertion right-aligned in its
             # repeat, the call reports it left-normalised; it is one marker either way.
-            build = outcome.result.genome.build
+            build = self.build = outcome.result.genome.build
             known = {normalised_key(m, build) for m in markers}
             markers.extend(
                 m
@@ -276,6 +284,27 @@ class _Course:
         self.report.markers = markers
         if not markers:
             self.report.warnings.append("no marker to track: follow-up samples cannot be assessed")
+
+    def check_build(self, outcome: SampleOutcome) -> SampleOutcome:
+        """Fail a follow-up aligned to another build than its diagnosis sample.
+
+        The diagnosis findings become markers at that build's coordinates; searched for in a
+        BAM of the other build they find no reads, and the sample would quietly come out not
+        evaluable (or a relapse be missed) instead of naming the real problem.
+        """
+        result = outcome.result
+        if result is None or self.build is None or outcome.row is self.diagnosis:
+            return outcome
+        if result.genome.build is self.build:
+            return outcome
+        diagnosis = self.diagnosis.sample if self.diagnosis is not None else "the diagnosis"
+        error = (
+            f"{outcome.row.bam} is {result.genome.build.value} but the diagnosis sample "
+            f"{diagnosis} is {self.build.value}; markers cannot be followed across genome "
+            "builds: align both to one build"
+        )
+        log.error("%s: %s", outcome.row.sample, error)
+        return SampleOutcome(outcome.row, error=error)
 
     def finish(self, rules: MrdRules) -> PatientReport:
         """States and risk, once every sample of the patient is in."""
@@ -320,6 +349,9 @@ def _run(
     def land(index: int, outcome: SampleOutcome, resumed: bool) -> None:
         nonlocal done
         course = courses[index]
+        checked = course.check_build(outcome)
+        if checked is not outcome:  # a failure now: files from an earlier run must go
+            outcome, resumed = checked, False
         course.report.outcomes.append(outcome)
         if store is not None and not resumed:
             if outcome.result is not None:
@@ -368,6 +400,29 @@ def follow(
     notify = (lambda event: on_sample(event.outcome)) if on_sample is not None else None
     _run([course], settings, SerialRunner(), on_done=notify)
     return course.finish(settings.rules)
+
+
+def _check_risk_genes(path: Path, markers: Sequence[TrackedMarker]) -> None:
+    """Refuse a sheet marker whose gene the risk models cannot read, before any BAM is opened.
+
+    The risk step takes the gene of every sheet marker (as :mod:`mrd.monitoring.risk_inputs`
+    does, for markers not from an ``mrd call``) as a mutation at diagnosis. Found only there,
+    a gene such as ``FLT3_ITD`` would stop the run after every sample was called, with files
+    in OUT and no report.
+
+    Raises:
+        InputFileError: Naming the marker file and the marker.
+    """
+    from mrd.risk import Mutation, RiskInputError
+
+    for marker in markers:
+        if marker.gene and marker.source_marker is None:
+            try:
+                Mutation(marker.gene, marker.diagnosis_vaf)
+            except RiskInputError as exc:
+                raise InputFileError(
+                    f"marker file {path}: marker {marker.label}: {exc} (the risk models read it)"
+                ) from None
 
 
 def _risk(
@@ -419,7 +474,6 @@ def monitor(
     active = settings or MonitorSettings()
     sheet = read_samplesheet(samplesheet)
     courses = [_Course.plan(rows) for rows in sheet.patients().values()]
-    store = SampleStore(out_dir, resume=resume) if out_dir is not None else None
 
     def notify(event: SampleDone) -> None:
         if on_sample is not None:
@@ -427,8 +481,10 @@ def monitor(
         if on_done is not None:
             on_done(event)
 
+    # The runner first: a bad --workers/--dask-scheduler must fail before OUT is created.
     runner = make_runner(workers, dask_scheduler, preload=(__name__,))
     try:
+        store = SampleStore(out_dir, resume=resume) if out_dir is not None else None
         _run(courses, active, runner, store=store, on_done=notify)
     finally:
         runner.close()
