@@ -388,7 +388,11 @@ def call_command(
     alignment = alignments[0]
     _check_outputs(  # fail before the work, not after it
         {
-            **{f"ALIGNMENT {a}": a for a in alignments},
+            **(
+                {"ALIGNMENT": alignment}
+                if len(alignments) == 1
+                else {f"ALIGNMENT {a}": a for a in alignments}
+            ),
             "--markers": markers_file,
             "--background": background_file,
             "--reference": reference,
