@@ -337,9 +337,15 @@ def print_summary(summary: dict[str, Any], depth: float) -> None:
 # --------------------------------------------------------------------------------------------
 
 
+def _vafs(args: argparse.Namespace) -> tuple[float, ...]:
+    if args.vafs:
+        return tuple(float(v) for v in args.vafs.split(","))
+    return QUICK_VAFS if args.quick else VAFS
+
+
 def build_samples(args: argparse.Namespace, out_dir: Path) -> list[Sample]:
-    vafs = QUICK_VAFS if args.quick else VAFS
-    seeds = QUICK_SEEDS_PER_CELL if args.quick else SEEDS_PER_CELL
+    vafs = _vafs(args)
+    seeds = args.seeds or (QUICK_SEEDS_PER_CELL if args.quick else SEEDS_PER_CELL)
     wild = QUICK_WILD_TYPES if args.quick else WILD_TYPES
     samples = []
     index = 0
@@ -366,12 +372,16 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=1, help="seed of the first sample")
     parser.add_argument("--out-dir", type=Path, help="keep BAMs and truth here (default: temp)")
     parser.add_argument("--json", type=Path, help="write every per-sample row and the summary")
+    parser.add_argument(
+        "--seeds", type=int, help=f"seeds per type and VAF below 40%% (default {SEEDS_PER_CELL})"
+    )
+    parser.add_argument("--vafs", help="comma-separated VAFs instead of the default grid")
     return parser.parse_args(argv)
 
 
 def run(args: argparse.Namespace, out_dir: Path) -> dict[str, Any]:
     samples = build_samples(args, out_dir)
-    vafs = QUICK_VAFS if args.quick else VAFS
+    vafs = _vafs(args)
     print(
         f"{len(samples)} samples, {args.workers} workers, NPM1 amplicon, {args.depth:g} read pairs",
         file=sys.stderr,
