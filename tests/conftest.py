@@ -4,7 +4,7 @@ simulated BAMs, and a way to run the ``mrd`` command line in-process."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -147,3 +147,19 @@ def sim_bams(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         name: simulate(spec, folder / f"{name}.bam", seed=seed).bam
         for seed, (name, spec) in enumerate(specs.items(), start=21)
     }
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _resume_key_outside_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Resume keys go to a temporary folder, not the user's ~/.config, while tests run."""
+    import os
+
+    from mrd.monitoring.monitor import RESUME_KEY_ENV
+
+    before = os.environ.get(RESUME_KEY_ENV)
+    os.environ[RESUME_KEY_ENV] = str(tmp_path_factory.mktemp("config") / "resume.key")
+    yield
+    if before is None:
+        os.environ.pop(RESUME_KEY_ENV, None)
+    else:
+        os.environ[RESUME_KEY_ENV] = before

@@ -110,6 +110,33 @@ def test_resume_recomputes_only_incomplete_samples(
     assert all(e.resumed for e in again)
 
 
+def test_a_result_not_signed_by_this_user_is_called_again(
+    parallel: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whoever can write OUT could swap a result and fix its checksum; unpickling runs code."""
+    import hashlib
+
+    out = tmp_path / "out"
+    shutil.copytree(parallel[0], out)
+    samples = out / "samples"
+    # An attacker copies another sample's result in and updates the done file's checksum.
+    (samples / "P001-FU1.call.pickle").write_bytes((samples / "P001-DX.call.pickle").read_bytes())
+    done_path = samples / "P001-FU1.done.json"
+    done = json.loads(done_path.read_text())
+    done["files"]["state"] = hashlib.sha256(
+        (samples / "P001-FU1.call.pickle").read_bytes()
+    ).hexdigest()
+    done_path.write_text(json.dumps(done))
+    events: list[SampleDone] = []
+    monitor(SHEET, SETTINGS, on_done=events.append, out_dir=out, resume=True)
+    assert sorted(e.outcome.row.sample for e in events if not e.resumed) == ["P001-FU1"]
+    # Another user's key (or none at all) trusts nothing that was saved.
+    monkeypatch.setenv("MRD_RESUME_KEY_FILE", str(tmp_path / "other.key"))
+    events.clear()
+    monitor(SHEET, SETTINGS, on_done=events.append, out_dir=out, resume=True)
+    assert not any(e.resumed for e in events)
+
+
 def test_changed_settings_are_not_resumed(parallel: Run, tmp_path: Path) -> None:
     out = tmp_path / "out"
     shutil.copytree(parallel[0], out)

@@ -17,11 +17,13 @@ import dataclasses
 import datetime
 import enum
 import hashlib
+import hmac
 import json
 import logging
 import math
 import os
 import pickle
+import secrets
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -633,6 +635,51 @@ def _digest(path: Path) -> str:
     return sha.hexdigest()
 
 
+RESUME_KEY_ENV = "MRD_RESUME_KEY_FILE"
+"""Environment variable naming the resume key file instead of ``~/.config/mrd/resume.key``."""
+
+
+def resume_key(*, create: bool = True) -> bytes | None:
+    """The user's secret that signs saved results, so resume unpickles only the user's own.
+
+    A done file's checksums show a file is whole, not who wrote it: anyone who can write into
+    OUT could replace a result and its checksums, and unpickling runs code. The key lives in
+    the user's configuration folder (mode 0600), out of OUT's reach. Without a usable key
+    nothing is signed and nothing is resumed; samples are then simply called again.
+    """
+    configured = os.environ.get(RESUME_KEY_ENV)
+    if configured:
+        path = Path(configured)
+    else:
+        base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+        path = Path(base) / "mrd" / "resume.key"
+    try:
+        key = path.read_bytes()
+    except FileNotFoundError:
+        if not create:
+            return None
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:  # another process made it meanwhile
+            return resume_key(create=False)
+        except OSError as exc:
+            log.warning("no resume key (%s): samples will not be resumed", exc.strerror)
+            return None
+        key = secrets.token_bytes(32)
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(key)
+        return key
+    except OSError as exc:
+        log.warning("cannot read resume key %s (%s): samples will not be resumed", path, exc)
+        return None
+    return key if len(key) >= 32 else None
+
+
+def _signature(key: bytes, data: bytes) -> str:
+    return hmac.new(key, data, hashlib.sha256).hexdigest()
+
+
 class SampleStore:
     """Per-sample files in ``OUT/samples/``, written as each sample finishes, and read back.
 
@@ -644,8 +691,8 @@ class SampleStore:
     Every file is renamed into place complete, so a killed run leaves whole files or none; a
     sample counts as done only when its done file matches all of that.
 
-    The pickle is only ever loaded after its checksum matched the done file; like the rest of
-    ``OUT``, the folder must be one only the user writes to.
+    The pickle is only ever loaded after its checksum matched the done file and its signature
+    matched the user's own key (:func:`resume_key`), which is kept outside ``OUT``.
     """
 
     SUFFIXES: ClassVar[dict[str, str]] = {
@@ -730,6 +777,8 @@ class SampleStore:
             return None
         reason = self._check(row.sample, fingerprint)
         if reason is None:
+            reason = self._unsigned(row.sample)
+        if reason is None:
             try:
                 result = pickle.loads(self.paths(row.sample)["state"].read_bytes())
             except Exception as exc:  # an unpicklable file is just not a result to reuse
@@ -740,6 +789,21 @@ class SampleStore:
                     return result
                 reason = "its result file holds something else"
         log.info("%s: calling again: %s", row.sample, reason)
+        return None
+
+    def _unsigned(self, sample: str) -> str | None:
+        """Why the saved result is not known to be the user's own; None when it is."""
+        key = resume_key(create=False)
+        if key is None:
+            return "there is no resume key to check its result with"
+        paths = self.paths(sample)
+        try:
+            signed = json.loads(paths["done"].read_text(encoding="utf-8")).get("state_signature")
+            state = paths["state"].read_bytes()
+        except (OSError, ValueError, AttributeError):
+            return "its files are missing or unreadable"
+        if not isinstance(signed, str) or not hmac.compare_digest(signed, _signature(key, state)):
+            return "its result was not saved by this user (signature does not match)"
         return None
 
     def save(self, outcome: SampleOutcome, fingerprint: str | None = None) -> dict[str, str]:
@@ -761,8 +825,10 @@ class SampleStore:
         write_json(paths["json"], data)
         write_findings_tsv(data, paths["tsv"])
         write_findings_vcf(data, paths["vcf"])
+        state = pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)
         with atomic_path(paths["state"]) as tmp:
-            tmp.write_bytes(pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL))
+            tmp.write_bytes(state)
+        key = resume_key()
         if fingerprint is None:
             fingerprint = self.fingerprint(outcome.row, result.settings)
         if fingerprint is not None:
@@ -774,6 +840,7 @@ class SampleStore:
                     "mrd_version": __version__,
                     "fingerprint": fingerprint,
                     "files": {kind: _digest(paths[kind]) for kind in self.SUFFIXES},
+                    "state_signature": _signature(key, state) if key is not None else None,
                 },
             )
         return self.relative(outcome.row.sample)
