@@ -14,8 +14,9 @@ in a fresh process:
 The 10M BAM is ten 1M simulations with different seeds merged (read names prefixed so templates
 stay distinct), since one simulation process makes about 14k records per second.
 
-    python benchmarks/speed.py                 # 1M and 10M, with UMIs; 1M without
+    python benchmarks/speed.py                 # 1M and 10M records, with and without UMIs
     python benchmarks/speed.py --quick         # 1M only
+    python benchmarks/speed.py --sets 10m-plain
     python benchmarks/speed.py --keep DIR      # keep (and reuse) the BAMs in DIR
 """
 
@@ -79,12 +80,19 @@ def _prefix_names(source: Path, target: Path, prefix: str) -> None:
             bam_out.write(read)
 
 
-def make_bams(out: Path, *, quick: bool, workers: int) -> list[Bam]:
+SETS = {
+    "1m-umi": ("1M, UMIs", "umi-1m.bam", 1, True),
+    "1m-plain": ("1M, no UMIs", "plain-1m.bam", 1, False),
+    "10m-umi": ("10M, UMIs", "umi-10m.bam", 10, True),
+    "10m-plain": ("10M, no UMIs", "plain-10m.bam", 10, False),
+}
+"""The BAMs this benchmark can make: label, file name, millions of records, UMIs or not."""
+
+
+def make_bams(out: Path, *, sets: Sequence[str], workers: int) -> list[Bam]:
     """The BAMs to time; existing files in ``out`` are reused."""
     out.mkdir(parents=True, exist_ok=True)
-    wanted = [("1M, UMIs", "umi-1m.bam", 1, True), ("1M, no UMIs", "plain-1m.bam", 1, False)]
-    if not quick:
-        wanted.append(("10M, UMIs", "umi-10m.bam", 10, True))
+    wanted = [SETS[key] for key in sets]
     bams = []
     for label, name, millions, umis in wanted:
         path = out / name
@@ -96,7 +104,7 @@ def make_bams(out: Path, *, quick: bool, workers: int) -> list[Bam]:
             _simulate_one((str(path), DEPTH_PER_MILLION, 1 if umis else 2, umis))
         else:
             parts = [
-                (str(out / f"part{k}.bam"), DEPTH_PER_MILLION, 100 + k, umis)
+                (str(out / f"part{k}.bam"), DEPTH_PER_MILLION, (100 if umis else 200) + k, umis)
                 for k in range(millions)
             ]
             with ProcessPoolExecutor(workers) as pool:
@@ -184,6 +192,10 @@ def measure(bam: Bam, runs: int, scratch: Path) -> list[tuple[str, float, int | 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="1M-record BAMs only")
+    parser.add_argument(
+        "--sets",
+        help=f"comma-separated BAMs to time, of {', '.join(SETS)} (default: all; --quick: 1M)",
+    )
     parser.add_argument("--keep", type=Path, help="keep (and reuse) the BAMs in this folder")
     parser.add_argument("--runs", type=int, default=3, help="best of N for the fast commands")
     parser.add_argument("--workers", type=int, default=2, help="simulation processes")
@@ -191,7 +203,14 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         out = args.keep or Path(tmp) / "bams"
-        bams = make_bams(out, quick=args.quick, workers=args.workers)
+        if args.sets:
+            sets = args.sets.split(",")
+            unknown = [key for key in sets if key not in SETS]
+            if unknown:
+                parser.error(f"unknown --sets {', '.join(unknown)}; choose from {', '.join(SETS)}")
+        else:
+            sets = [key for key in SETS if not (args.quick and key.startswith("10m"))]
+        bams = make_bams(out, sets=sets, workers=args.workers)
         affinity = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
         print(f"cores available: {affinity}; samtools: {shutil.which('samtools')}")
         header = f"{'BAM':<13} {'step':<36} {'seconds':>8} {'s / M rec':>10} {'peak RSS':>10}"
