@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from mrd.call import CallResult, CallSettings, call_sample, sample_name
-from mrd.errors import InputFileError, MrdError, user_error_behind
+from mrd.errors import InputFileError, MrdError, OutputError, user_error_behind
 from mrd.genome import Build
 from mrd.monitoring.parallel import make_runner, one_line_error
 from mrd.ngs import open_alignments
@@ -155,18 +155,57 @@ def _call_task(task: BatchTask) -> tuple[CallResult | None, str | None]:
     return result, None
 
 
+def output_paths(sample: str, out_dir: Path) -> dict[str, Path]:
+    """Where a sample's files go (``vcf_index`` is the tabix index beside the VCF)."""
+    stem = file_stem(sample)
+    paths = {kind: out_dir / f"{stem}{suffix}" for kind, suffix in OUTPUT_SUFFIXES.items()}
+    paths["vcf_index"] = out_dir / f"{stem}{OUTPUT_SUFFIXES['vcf']}.tbi"
+    return paths
+
+
 def write_sample(result: CallResult, out_dir: Path) -> dict[str, str]:
-    """Write one sample's JSON, findings TSV and VCF, each atomically; returns their names."""
+    """Write one sample's JSON, findings TSV and VCF; all of them, or none.
+
+    Each file is renamed into place whole; if a later one fails (a full disk), the earlier
+    ones are removed again, so a sample never has some of its files from this run.
+
+    Raises:
+        MrdError: For a file that cannot be written, naming it.
+    """
     from mrd.output import write_json
     from mrd.report import write_findings_tsv, write_findings_vcf
 
-    stem = file_stem(result.sample)
-    paths = {kind: out_dir / f"{stem}{suffix}" for kind, suffix in OUTPUT_SUFFIXES.items()}
+    paths = output_paths(result.sample, out_dir)
     data = result.as_dict()
-    write_json(paths["json"], data)
-    write_findings_tsv(data, paths["tsv"])
-    write_findings_vcf(data, paths["vcf"])
-    return {kind: path.name for kind, path in paths.items()}
+    try:
+        write_json(paths["json"], data)
+        write_findings_tsv(data, paths["tsv"])
+        write_findings_vcf(data, paths["vcf"])
+    except (MrdError, OSError) as exc:
+        for path in paths.values():
+            if path.is_file():  # what this call wrote (never a folder in the way)
+                path.unlink()
+        if isinstance(exc, MrdError):
+            raise
+        raise OutputError(f"cannot write {result.sample}'s files in {out_dir}: {exc}") from None
+    return {kind: paths[kind].name for kind in OUTPUT_SUFFIXES}
+
+
+def _check_inputs_safe(
+    planned: Sequence[tuple[str, str]], out_dir: Path, inputs: Sequence[str]
+) -> None:
+    """Refuse a run whose outputs would replace one of its inputs (a marker file, say)."""
+    existing = [Path(p) for p in inputs if p and Path(p).exists()]
+    for _, sample in planned:
+        for path in output_paths(sample, out_dir).values():
+            if not path.exists():
+                continue
+            for source in existing:
+                if path.samefile(source):
+                    raise OutputError(
+                        f"sample {sample!r} would write {path}, which is the input {source}; "
+                        "give another --out-dir"
+                    )
 
 
 def call_batch(
@@ -181,6 +220,7 @@ def call_batch(
     workers: int = 1,
     dask_scheduler: str | None = None,
     progress: Callable[[int, int, BatchOutcome], None] | None = None,
+    inputs: Sequence[str] = (),
 ) -> BatchResult:
     """Call every file, writing each sample's files as it finishes and ``calls.tsv`` last.
 
@@ -195,6 +235,8 @@ def call_batch(
         workers: Local worker processes.
         dask_scheduler: Address of a Dask scheduler to run on instead.
         progress: Called with (done, total, outcome) as each file finishes.
+        inputs: Other input files of the run (markers, background, reference), which no
+            output may replace; the alignments are always protected.
 
     Returns:
         The outcomes in input order.
@@ -210,6 +252,7 @@ def call_batch(
     planned, refused = plan_batch(
         alignments, reference=reference, samples=samples, make_index=make_index
     )
+    _check_inputs_safe(planned, folder, [*alignments, *inputs, *([reference] if reference else [])])
     outcomes: dict[str, BatchOutcome] = {o.alignment: o for o in refused}
     total = len(alignments)
     done = 0
@@ -233,15 +276,21 @@ def call_batch(
                 try:
                     outcome.files = write_sample(outcome.result, folder)
                 except MrdError as exc:
-                    outcome.error = str(exc)
+                    outcome.result, outcome.error = None, str(exc)
             outcomes[alignment] = outcome
             done += 1
             if progress is not None:
                 progress(done, total, outcome)
     finally:
         runner.close()
-    result = BatchResult(tuple(outcomes[a] for a in alignments))
-    write_calls_table(result, folder / CALLS_TABLE)
+        # Also when the run stops early (Ctrl-C, a bug): say which files were not called.
+        result = BatchResult(
+            tuple(
+                outcomes.get(a) or BatchOutcome(a, dict(planned).get(a, a), error="not run")
+                for a in alignments
+            )
+        )
+        write_calls_table(result, folder / CALLS_TABLE)
     return result
 
 

@@ -424,6 +424,7 @@ def call_command(
             make_index=make_index,
             workers=workers,
             dask_scheduler=dask_scheduler,
+            inputs=[path for path in (markers_file, background_file) if path],
         )
     result = call_sample(
         alignment,
@@ -478,6 +479,7 @@ def _call_many(
     make_index: bool,
     workers: int,
     dask_scheduler: str | None,
+    inputs: list[str],
 ) -> int:
     """`mrd call` on several files: progress per sample, a line per failure, exit 1 if any."""
     from mrd.batch import CALLS_TABLE, BatchOutcome, call_batch
@@ -502,6 +504,7 @@ def _call_many(
         workers=workers,
         dask_scheduler=dask_scheduler,
         progress=progress,
+        inputs=inputs,
     )
     ok = len(result.outcomes) - len(result.failed)
     click.echo(f"{ok} of {len(result.outcomes)} file(s) called; summary: {out_dir / CALLS_TABLE}")

@@ -146,3 +146,33 @@ def test_cli_workers_need_several_files(inputs: list[str], tmp_path: Path) -> No
     run = run_cli(["call", inputs[0], "--workers", "2", "--json", str(tmp_path / "a.json")])
     assert run.code == 2 and "--workers and --dask-scheduler are for several files" in run.stderr
     assert not (tmp_path / "a.json").exists()
+
+
+def test_a_sample_whose_files_cannot_be_written_fails_alone_with_none_of_them(
+    inputs: list[str], tmp_path: Path
+) -> None:
+    (tmp_path / "P001-EOC.vcf.gz").mkdir()  # something in the way of its last file
+    result = call_batch(inputs, tmp_path, settings=SETTINGS)
+    by_sample = {o.sample: o for o in result.outcomes}
+    failed = by_sample["P001-EOC"]
+    assert failed.error is not None and "P001-EOC.vcf.gz" in failed.error
+    assert failed.result is None and failed.files == {}
+    assert not (tmp_path / "P001-EOC.call.json").exists()
+    assert not (tmp_path / "P001-EOC.findings.tsv").exists()
+    assert (tmp_path / "P001-EOC.vcf.gz").is_dir()  # not ours: left alone
+    assert by_sample["P001-DX"].ok and by_sample["P001-FU1"].ok
+    row = next(r for r in _table(tmp_path) if r["sample"] == "P001-EOC")
+    assert (row["status"], row["findings"], row["sample_mrd"]) == ("failed", "", "")
+
+
+def test_outputs_never_replace_an_input(inputs: list[str], tmp_path: Path) -> None:
+    markers = tmp_path / "P001-DX.call.json"  # the diagnosis result, used as --markers
+    markers.write_text(json.dumps(call_sample(inputs[0], settings=SETTINGS).as_dict()))
+    before = markers.read_bytes()
+    with pytest.raises(MrdError, match="which is the input"):
+        call_batch(inputs[:1], tmp_path, settings=SETTINGS, inputs=[str(markers)])
+    assert markers.read_bytes() == before
+    args = ["call", inputs[0], inputs[2], "--out-dir", str(tmp_path), "--keep-duplicates"]
+    run = run_cli([*args, "--markers", str(markers)])
+    assert run.code == 2 and "which is the input" in run.stderr
+    assert markers.read_bytes() == before

@@ -82,3 +82,18 @@ def test_user_reference_of_other_build_or_altered_fails(tmp_path, grch38_fasta):
     altered = write_genome_fasta(tmp_path / "alt.fa.gz", Build.GRCH38, True, alter=True)
     with pytest.raises(ReferenceMismatchError, match="1 of 1500 bases differ"):
         verify_reference(altered, GenomeInfo(Build.GRCH38, True))
+
+
+def test_user_reference_with_a_stale_index_is_one_clear_error(tmp_path, grch38_fasta):
+    """An index made for another (here: the whole) file makes htslib fail mid-read."""
+    import shutil
+
+    from mrd.errors import InputFileError
+
+    cut = tmp_path / "cut.fa.gz"
+    data = grch38_fasta.read_bytes()
+    cut.write_bytes(data[: len(data) // 3])
+    for suffix in (".fai", ".gzi"):
+        shutil.copy(f"{grch38_fasta}{suffix}", f"{cut}{suffix}")
+    with pytest.raises(InputFileError, match=r"cut.fa.gz .*index stale\? Re-create it"):
+        verify_reference(cut, GenomeInfo(Build.GRCH38, True))

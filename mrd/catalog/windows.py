@@ -138,9 +138,16 @@ def verify_reference(fasta_path: str | os.PathLike[str], genome: GenomeInfo) -> 
                     f"reference FASTA {path} has no sequence {chrom!r}, needed for {window.gene} "
                     f"on {genome.label}"
                 )
-            theirs = fasta.fetch(chrom, window.start - 1, window.end).upper()
+            try:
+                theirs = fasta.fetch(chrom, window.start - 1, window.end).upper()
+            except (ValueError, OSError) as exc:  # e.g. a .fai made for another file
+                raise InputFileError(
+                    f"cannot read {chrom}:{window.start}-{window.end} from reference FASTA "
+                    f"{path} ({exc}); is its .fai index stale? Re-create it with samtools faidx"
+                ) from None
             if theirs != window.sequence:
                 mismatches = sum(a != b for a, b in zip(theirs, window.sequence, strict=False))
+                mismatches += abs(len(window.sequence) - len(theirs))  # bases it does not have
                 raise ReferenceMismatchError(
                     f"reference FASTA {path} disagrees with the {genome.build} catalog at "
                     f"{window.gene} {chrom}:{window.start}-{window.end} ({mismatches} of "

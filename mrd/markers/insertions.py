@@ -31,9 +31,10 @@ from __future__ import annotations
 
 import logging
 import math
+import sys
 from array import array
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any, Literal
@@ -224,6 +225,16 @@ class _WindowReads:
         return [int(x) for x in five]
 
 
+def _wide_hash(name: str) -> int:
+    """A 64-bit template id where Python's own hash is narrower (32-bit builds)."""
+    return (hash(name) & 0xFFFFFFFF) | (hash(name[::-1] + "\0") & 0x7FFFFFFF) << 32
+
+
+_template_id: Callable[[str], int] = hash if sys.hash_info.width >= 64 else _wide_hash
+"""Template id of a query name: Python's 64-bit hash (two of a million names collide with a
+chance of about 3e-8; the ids are seeded per process and never leave it)."""
+
+
 def _read_window(
     source: AlignmentSource,
     region: Region,
@@ -235,6 +246,7 @@ def _read_window(
 ) -> _WindowReads:
     """The one pass over the window's records (the hot loop: kept to plain local operations)."""
     collector = TemplateCollector(umi_source) if umi_source is not None else None
+    template_id = _template_id
     # Compact columns (8 + 4 + 4 + 1 bytes a read): most of a deep window's reads end up here.
     ids, los, lengths, forward = array("q"), array("i"), array("i"), array("b")
     realign: list[_ReadView] = []
@@ -252,7 +264,7 @@ def _read_window(
             usable = False
         else:
             continue
-        template = hash(read.query_name or "")
+        template = template_id(read.query_name or "")
         if collector is not None:
             collector.add(read, template)
         if not usable:

@@ -37,7 +37,8 @@ def iter_region(
         source: An open alignment source.
         region: The region, named as the header names chromosomes.
         read_filter: Filter settings; defaults to :class:`ReadFilter` defaults.
-        counts: Updated in place as records are yielded.
+        counts: Given the records' counts when the iteration ends (run to the end, closed, or
+            failed), so a caller that stops early has counted what it was given.
         allow_empty: Yield nothing instead of raising when no record overlaps the region.
 
     Raises:

@@ -859,11 +859,6 @@ def _rank(read: pysam.AlignedSegment) -> int:
     return (kind << 53 | place) << 16 | flag
 
 
-def _primary(rank: int) -> bool:
-    """Whether a rank is that of a primary mapped record (read 1 or read 2)."""
-    return rank >> _KIND_SHIFT < 2
-
-
 class _Partial:
     """What one template has shown so far.
 
@@ -871,16 +866,7 @@ class _Partial:
     (the choice :func:`group_families` makes).
     """
 
-    __slots__ = (
-        "anchor",
-        "from_pair",
-        "position",
-        "position_rank",
-        "records",
-        "top",
-        "umi",
-        "umi_rank",
-    )
+    __slots__ = ("anchor", "position", "position_rank", "records", "top", "umi", "umi_rank")
 
     def __init__(self) -> None:
         self.top = _WORST
@@ -889,13 +875,7 @@ class _Partial:
         self.umi: Umi | None = None
         self.position_rank = _WORST
         self.position: PositionKey | None = None
-        self.from_pair = False  # the position came from a mapped pair's record with an MC tag
         self.records = 0
-
-
-_PAIR_FLAGS = 0x1 | 0x4 | 0x8 | 0x100 | 0x800
-"""Paired, unmapped, mate unmapped, secondary, supplementary: a primary record of a mapped pair
-has only the first of these set."""
 
 
 class TemplateCollector:
@@ -905,11 +885,10 @@ class TemplateCollector:
     :func:`group_families` does) costs gigabytes. The collector keeps, per template, only what
     grouping uses, so memory grows with the number of templates and not with their records.
     Templates are named by an integer id chosen by the caller (e.g. a hash of the query name).
-    The families are those :func:`group_families` finds for the same records, given what valid
-    paired data guarantee: both mates' primary records carry the same UMI, and both have MC
-    tags or neither (so they agree on the fragment's key); the second mate is then not parsed
-    again. Ties between records of one template with the same flags and position are broken by
-    arrival order.
+    The families are those :func:`group_families` finds for the same records: a record is
+    parsed only when it ranks above the one a template's UMI or key came from, so read 1 decides
+    as it does there, even when the mates disagree (a stale MC tag, say). Ties between records
+    of one template with the same flags and position are broken by arrival order.
     """
 
     def __init__(self, umi_source: UmiSource = UmiSource.AUTO) -> None:
@@ -930,23 +909,13 @@ class TemplateCollector:
             partial.top = rank
             partial.anchor = _one_sided_end(read)
         if rank < partial.umi_rank:
-            if _primary(rank) and _primary(partial.umi_rank):
-                # Both mates' primary records carry the template's UMI: take the rank only.
-                partial.umi_rank = rank
-            else:
-                umi = umi_from_read(read, self.umi_source)
-                if umi is not None:
-                    partial.umi_rank, partial.umi = rank, umi
+            umi = umi_from_read(read, self.umi_source)
+            if umi is not None:
+                partial.umi_rank, partial.umi = rank, umi
         if rank < partial.position_rank:
-            pair = read.flag & _PAIR_FLAGS == 0x1 and read.has_tag("MC")
-            if pair and partial.from_pair:
-                # Both mates of a pair with MC tags give the same key: take the rank only.
-                partial.position_rank = rank
-                return
             position = fragment_position(read)
             if position is not None:
                 partial.position_rank, partial.position = rank, position
-                partial.from_pair = pair
 
     def group(self, max_mismatches: int = DEFAULT_MAX_MISMATCHES) -> TemplateFamilies:
         """The families of every template added so far."""
