@@ -199,6 +199,17 @@ def assert_clean_exit(run: CliRun) -> None:
     assert len(errors[-1].split(": ", 1)[1].strip()) > 3, errors[-1]
 
 
+def run_in_sandbox(root: Path, args: list[str]) -> CliRun:
+    """Run mrd in a fresh sandbox; a failure must leave the working folder as it was."""
+    with sandbox(root) as work:
+        before = _files(work.parent)
+        run = run_cli(args)
+        assert_clean_exit(run)
+        if run.code != 0:  # no partial result: the work folder is as it was
+            assert _files(work.parent) == before, args
+    return run
+
+
 # --- the properties ----------------------------------------------------------------------------
 
 
@@ -206,12 +217,7 @@ def assert_clean_exit(run: CliRun) -> None:
 @given(data=st.data())
 def test_fuzz_call_options(fuzz_root: Path, data: st.DataObject) -> None:
     args = [*data.draw(GLOBAL), "call", "in.bam", *_options(data.draw, CALL_OPTIONS)]
-    with sandbox(fuzz_root) as work:
-        before = _files(work.parent)
-        run = run_cli(args)
-        assert_clean_exit(run)
-        if run.code != 0:  # no partial result: the work folder is as it was
-            assert _files(work.parent) == before, args
+    run_in_sandbox(fuzz_root, args)
 
 
 @FUZZ
@@ -227,14 +233,9 @@ def test_fuzz_lod_planning(fuzz_root: Path, data: st.DataObject) -> None:
         "--json": OUTPUT_PATHS,
     }
     args = [*data.draw(GLOBAL), "lod", *_options(data.draw, options)]
-    with sandbox(fuzz_root) as work:
-        before = _files(work.parent)
-        run = run_cli(args)
-        assert_clean_exit(run)
-        if run.code != 0:
-            assert _files(work.parent) == before, args
-        elif "--json" not in args:
-            assert "LoD95" in run.stdout
+    run = run_in_sandbox(fuzz_root, args)
+    if run.code == 0 and "--json" not in args:
+        assert "LoD95" in run.stdout
 
 
 @FUZZ
@@ -265,12 +266,7 @@ def test_fuzz_lod_of_an_alignment(fuzz_root: Path, data: st.DataObject) -> None:
     }
     alignment = "in.bam" if data.draw(st.integers(0, 3)) else data.draw(INPUT_PATHS)
     args = ["lod", alignment, *_options(data.draw, options)]
-    with sandbox(fuzz_root) as work:
-        before = _files(work.parent)
-        run = run_cli(args)
-        assert_clean_exit(run)
-        if run.code != 0:
-            assert _files(work.parent) == before, args
+    run_in_sandbox(fuzz_root, args)
 
 
 @settings(FUZZ, max_examples=25)

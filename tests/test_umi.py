@@ -694,7 +694,8 @@ def _one_sided(name: str, *, rx: str, reverse: bool, start: int) -> list[pysam.A
     return [mapped, unmapped]
 
 
-def test_mate_unmapped_template_joins_its_molecules_family(tmp_path: Path) -> None:
+def _one_sided_molecules() -> list[pysam.AlignedSegment]:
+    """A duplex molecule with two one-sided templates, and one one-sided template elsewhere."""
     umi = "AAACCCGG-TTGGACAT"
     records = make_pair("top0", rx=umi) + make_pair("bottom0", top=False, rx="TTGGACAT-AAACCCGG")
     # Its own span is [LEFT, LEFT + 100), but its 5' end is the molecule's left end.
@@ -705,7 +706,11 @@ def test_mate_unmapped_template_joins_its_molecules_family(tmp_path: Path) -> No
     )
     # Same UMI but no fully placed family shares its 5' end: a molecule of its own.
     records += _one_sided("elsewhere", rx=umi, reverse=False, start=LEFT + 500)
-    reads = write_and_read(tmp_path, records)
+    return records
+
+
+def test_mate_unmapped_template_joins_its_molecules_family(tmp_path: Path) -> None:
+    reads = write_and_read(tmp_path, _one_sided_molecules())
 
     grouping = group_families(reads)
     molecule = family_with(grouping, "top0")
@@ -756,14 +761,7 @@ def _assert_collector_agrees(
 
 
 def test_collector_one_sided_and_duplex_match_group_families(tmp_path: Path) -> None:
-    umi = "AAACCCGG-TTGGACAT"
-    records = make_pair("top0", rx=umi) + make_pair("bottom0", top=False, rx="TTGGACAT-AAACCCGG")
-    records += _one_sided("half_top", rx=umi, reverse=False, start=LEFT)
-    records += _one_sided(
-        "half_bottom", rx="TTGGACAT-AAACCCGC", reverse=True, start=RIGHT - READ_LENGTH
-    )
-    records += _one_sided("elsewhere", rx=umi, reverse=False, start=LEFT + 500)
-    records += make_pair("nothing", left=LEFT + 3)
+    records = _one_sided_molecules() + make_pair("nothing", left=LEFT + 3)
     reads = write_and_read(tmp_path, records)
     _assert_collector_agrees(reads)
     partition, families = _collected(reads)
@@ -775,8 +773,8 @@ def test_collector_one_sided_and_duplex_match_group_families(tmp_path: Path) -> 
         assert _collected(shuffled)[0] == partition
 
 
-def _simulated_npm1_families(tmp_path: Path) -> tuple[FamilyGrouping, dict[str, Any]]:
-    """Families and true molecule count of a simulated duplex NPM1 amplicon (real mappy BAM)."""
+def _simulated_npm1_reads(tmp_path: Path) -> tuple[list[pysam.AlignedSegment], dict[str, Any]]:
+    """Records and truth of a simulated duplex NPM1 amplicon (real mappy BAM)."""
     spec = SimulationSpec.of(
         (Npm1Insertion("A"), 0.3),
         genes=("NPM1",),
@@ -788,7 +786,13 @@ def _simulated_npm1_families(tmp_path: Path) -> tuple[FamilyGrouping, dict[str, 
     region = Region.parse("chr5:171410438-171410640")
     with open_alignments(result.bam) as source:
         reads = [r for r, _ in iter_region(source, region, ReadFilter(drop_duplicates=False))]
-    return group_families(reads), result.truth["genes"]["NPM1"]
+    return reads, result.truth["genes"]["NPM1"]
+
+
+def _simulated_npm1_families(tmp_path: Path) -> tuple[FamilyGrouping, dict[str, Any]]:
+    """Families and true molecule count of the simulated duplex NPM1 amplicon."""
+    reads, truth = _simulated_npm1_reads(tmp_path)
+    return group_families(reads), truth
 
 
 def _true_molecule(read: pysam.AlignedSegment) -> str:
@@ -812,17 +816,7 @@ def test_simulated_mate_unmapped_templates_stay_with_their_molecule(tmp_path: Pa
 
 
 def test_simulated_collector_matches_group_families(tmp_path: Path) -> None:
-    spec = SimulationSpec.of(
-        (Npm1Insertion("A"), 0.3),
-        genes=("NPM1",),
-        mode="amplicon",
-        depth=400,
-        umi=UmiSpec(duplex=True, family_size_mean=3.0),
-    )
-    result = simulate(spec, str(tmp_path / "umi.bam"), seed=5)
-    region = Region.parse("chr5:171410438-171410640")
-    with open_alignments(result.bam) as source:
-        reads = [r for r, _ in iter_region(source, region, ReadFilter(drop_duplicates=False))]
+    reads, _ = _simulated_npm1_reads(tmp_path)
     assert any(r.is_paired and r.mate_is_unmapped and not r.is_unmapped for r in reads)
     _assert_collector_agrees(reads)
     # Mates that disagree on the fragment's key (a stale MC tag on read 1): read 1 still decides,
