@@ -8,8 +8,11 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pysam
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mrd.call import CallResult, call_sample
 from mrd.catalog import flt3
@@ -261,3 +264,21 @@ def test_itd_reaching_the_end_of_exon_15_is_annotated(tmp_path: Path) -> None:
     assert finding["exon"] == 15 and finding["domain"] == "TKD1"
     assert finding["insertion_site_residue"] == 648
     assert finding["hgvs_p"] is None  # intronic bases duplicated: splicing decides
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.integers(-300, 300), max_size=200),
+    st.floats(0.05, 0.95),
+)
+def test_judge_library_is_the_share_of_the_four_commonest_starts(
+    starts: list[int], share: float
+) -> None:
+    from collections import Counter
+
+    from mrd.markers.insertions import judge_library
+
+    top = sum(n for _, n in Counter(starts).most_common(4))
+    expected = "amplicon" if starts and top / len(starts) >= share else "capture"
+    assert judge_library(starts, share) == expected
+    assert judge_library(np.asarray(starts, dtype=np.int64), share) == expected

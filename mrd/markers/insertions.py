@@ -142,7 +142,7 @@ class InsertionSettings:
 # Reading records
 
 
-@dataclass
+@dataclass(slots=True)
 class _ReadView:
     """A read that did not align cleanly: its bases on the plus strand and how it aligned."""
 
@@ -210,19 +210,19 @@ class _WindowReads:
         ids = np.concatenate(
             [self.clean.template, np.fromiter((v.template for v in self.realign), np.int64)]
         )
-        return len(np.unique(ids))
+        ids.sort()  # in place: np.unique would sort another copy
+        return int(np.count_nonzero(ids[1:] != ids[:-1])) + 1 if len(ids) else 0
 
     def median_length(self) -> float:
         lengths = np.concatenate(
-            [self.clean.length, np.fromiter((v.length for v in self.realign), np.int64)]
+            [self.clean.length, np.fromiter((v.length for v in self.realign), np.int32)]
         )
         return float(np.median(lengths)) if len(lengths) else 150.0
 
-    def starts(self) -> list[int]:
+    def starts(self) -> IdArray:
         """Signed 5' offsets of the clean reads (negative for reverse reads), for library typing."""
         clean = self.clean
-        five = np.where(clean.forward, clean.lo, -(clean.lo + clean.length))
-        return [int(x) for x in five]
+        return np.where(clean.forward, clean.lo, -(clean.lo + clean.length)).astype(np.int64)
 
 
 def _wide_hash(name: str) -> int:
@@ -302,7 +302,7 @@ def _read_window(
         np.frombuffer(ids, dtype=np.int64) if ids else np.zeros(0, np.int64),
         np.frombuffer(los, dtype=np.int32) if los else np.zeros(0, np.int32),
         np.frombuffer(lengths, dtype=np.int32) if lengths else np.zeros(0, np.int32),
-        np.frombuffer(forward, dtype=np.int8).astype(bool) if forward else np.zeros(0, bool),
+        np.frombuffer(forward, dtype=np.bool_) if forward else np.zeros(0, bool),
     )
     return _WindowReads(clean_reads, realign, collector)
 
@@ -410,17 +410,19 @@ def _shadows(candidate: _Candidate, other: _Candidate, ratio: float) -> bool:
     return near and similar and len(other.templates) >= ratio * len(candidate.templates)
 
 
-def judge_library(starts: list[int], share: float) -> Library:
+def judge_library(starts: Sequence[int] | IdArray, share: float) -> Library:
     """Amplicon when most reads start at a handful of positions (the primers), else capture.
 
     ``starts`` holds signed 5' positions (negative for reverse reads), so each primer is one
     value. Capture reads start all over the window: even at high depth the four most common
     starts hold a few percent of the reads.
     """
-    if not starts:
+    values = np.asarray(starts, dtype=np.int64)
+    if len(values) == 0:
         return "capture"
-    top = sum(n for _, n in Counter(starts).most_common(4))
-    return "amplicon" if top / len(starts) >= share else "capture"
+    _, counts = np.unique(values, return_counts=True)
+    top = int(np.sort(counts)[-4:].sum())
+    return "amplicon" if top / len(values) >= share else "capture"
 
 
 # --------------------------------------------------------------------------------------------
@@ -811,6 +813,9 @@ def scan_insertions(
 
     umi_source = _umi_source(source, region, active_filter) if active.use_umis else None
     reads = _read_window(source, region, window, active_filter, active, counts, umi_source)
+    # The error rate's denominators, taken now: counting templates sorts a copy of the ids,
+    # which costs least before the tallies exist.
+    sample_size = (reads.templates(), reads.median_length())
     junctions: set[int] = set()
     candidates = _discover(reads.realign, index, active, known, junctions)
     library: Library = (
@@ -819,7 +824,7 @@ def scan_insertions(
         else active.library
     )
     if not candidates:
-        error_rate = _error_rate(reads, junctions, set(), active)
+        error_rate = _error_rate(sample_size, junctions, set(), active)
         return InsertionScan((), library, 0, region, error_rate=error_rate)
     clones = [_Clone(window.sequence, c, active.min_anchor) for c in candidates]
     tallies = _quantify(reads, index, clones, library, active)
@@ -842,7 +847,7 @@ def scan_insertions(
         )
     found.sort(key=lambda c: (-c.proportion.alt, c.allele.after, c.allele.inserted))
     reported = {int(t) for c in found for t in c.tally.junction}
-    error_rate = _error_rate(reads, junctions, reported, active)
+    error_rate = _error_rate(sample_size, junctions, reported, active)
     if families is None:
         return InsertionScan(tuple(found), library, len(candidates), region, error_rate=error_rate)
     return InsertionScan(
@@ -857,7 +862,10 @@ def scan_insertions(
 
 
 def _error_rate(
-    reads: _WindowReads, junctions: set[int], reported: set[int], settings: InsertionSettings
+    sample_size: tuple[int, float],
+    junctions: set[int],
+    reported: set[int],
+    settings: InsertionSettings,
 ) -> float:
     """Chance that a template shows a given false insertion junction at a given site.
 
@@ -866,11 +874,11 @@ def _error_rate(
     at about ``read length - 2 x anchor`` sites, so the per-site rate is their number over
     templates times sites, with half a count added so a clean sample never claims zero.
     """
-    templates = reads.templates()
+    templates, read_length = sample_size
     if not templates:
         return 0.0
     errors = len(junctions - reported)
-    sites = max(1.0, reads.median_length() - 2 * settings.seed_anchor)
+    sites = max(1.0, read_length - 2 * settings.seed_anchor)
     return (errors + 0.5) / (templates * sites)
 
 
