@@ -637,7 +637,7 @@ def lod_command(
     "out_dir",
     required=True,
     type=_FilePath(file_okay=False),
-    help="Folder for the reports (created; nothing is written outside it).",
+    help="Folder for the reports (created; no result is written outside it).",
 )
 @click.option(
     "--rules", "rules_file", type=_FilePath(dir_okay=False), help="MRD rules (TOML/JSON)."

@@ -664,14 +664,14 @@ def resume_key(*, create: bool = True) -> bytes | None:
         except FileExistsError:  # another process made it meanwhile
             return resume_key(create=False)
         except OSError as exc:
-            log.warning("no resume key (%s): samples will not be resumed", exc.strerror)
+            log.info("no resume key (%s): samples cannot be resumed later", exc.strerror)
             return None
         key = secrets.token_bytes(32)
         with os.fdopen(descriptor, "wb") as handle:
             handle.write(key)
         return key
     except OSError as exc:
-        log.warning("cannot read resume key %s (%s): samples will not be resumed", path, exc)
+        log.info("cannot read resume key %s (%s): samples cannot be resumed", path, exc)
         return None
     return key if len(key) >= 32 else None
 
@@ -712,6 +712,12 @@ class SampleStore:
         if resume:  # a killed run's staged files, never renamed into place: not results
             for stale in self.folder.glob(".*.part*"):
                 stale.unlink(missing_ok=True)
+            if resume_key(create=False) is None:
+                log.warning(
+                    "no resume key (%s, or %s): every sample is called again",
+                    "~/.config/mrd/resume.key",
+                    RESUME_KEY_ENV,
+                )
 
     def paths(self, sample: str) -> dict[str, Path]:
         """The sample's files by kind (``json``, ``tsv``, ``vcf``, ``state``, ``done``)."""
