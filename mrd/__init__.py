@@ -5,6 +5,7 @@ The public API is re-exported here; submodules are importable too, but names not
 """
 
 from mrd.background import BackgroundModel, build_background
+from mrd.batch import BatchResult, call_batch
 from mrd.call import CallResult, CallSettings, call_sample
 from mrd.catalog import CATALOG_VERSION, flt3, npm1, reference_window, verify_reference
 from mrd.errors import MrdError
@@ -36,6 +37,7 @@ __all__ = [
     "AlignmentSummary",
     "Background",
     "BackgroundModel",
+    "BatchResult",
     "Build",
     "CallResult",
     "CallSettings",
@@ -61,6 +63,7 @@ __all__ = [
     "__version__",
     "assess_marker",
     "build_background",
+    "call_batch",
     "call_flt3_itd",
     "call_npm1",
     "call_sample",
