@@ -22,11 +22,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mrd.call import CallResult, CallSettings, call_sample, sample_name
+from mrd.call import CallResult, CallSettings, call_sample_or_error, sample_name
 from mrd.errors import InputFileError, MrdError, OutputError, user_error_behind
 from mrd.genome import Build
 from mrd.monitoring.parallel import make_runner, one_line_error
 from mrd.ngs import open_alignments
+from mrd.output import file_stem, input_clash
 
 log = logging.getLogger(__name__)
 
@@ -75,16 +76,6 @@ class BatchResult:
     def failed(self) -> list[BatchOutcome]:
         """Outcomes with an error."""
         return [o for o in self.outcomes if not o.ok]
-
-
-def file_stem(sample: str) -> str:
-    """A sample name as a file name: anything but letters, digits and ``-_.`` becomes ``_``.
-
-    Sample names come from BAM headers, which may hold path separators or markup; a file name
-    built from them must stay inside the output folder.
-    """
-    stem = "".join(c if c.isalnum() or c in "-_." else "_" for c in sample).lstrip(".")
-    return stem or "sample"
 
 
 def _name_of(alignment: str, reference: str | None, make_index: bool) -> str:
@@ -138,21 +129,14 @@ def plan_batch(
 
 def _call_task(task: BatchTask) -> tuple[CallResult | None, str | None]:
     """One file's call as a worker runs it (module level, so it pickles by name)."""
-    try:
-        result = call_sample(
-            task.alignment,
-            reference=task.reference,
-            build=task.build,
-            settings=task.settings,
-            sample=task.sample,
-            make_index=task.make_index,
-        )
-    except (MrdError, OSError) as exc:
-        cause = user_error_behind(exc)
-        if cause is None:
-            raise
-        return None, str(cause)
-    return result, None
+    return call_sample_or_error(
+        task.alignment,
+        reference=task.reference,
+        build=task.build,
+        settings=task.settings,
+        sample=task.sample,
+        make_index=task.make_index,
+    )
 
 
 def output_paths(sample: str, out_dir: Path) -> dict[str, Path]:
@@ -195,17 +179,15 @@ def _check_inputs_safe(
     planned: Sequence[tuple[str, str]], out_dir: Path, inputs: Sequence[str]
 ) -> None:
     """Refuse a run whose outputs would replace one of its inputs (a marker file, say)."""
-    existing = [Path(p) for p in inputs if p and Path(p).exists()]
+    sources = {path: Path(path) for path in inputs if path}
     for _, sample in planned:
-        for path in output_paths(sample, out_dir).values():
-            if not path.exists():
-                continue
-            for source in existing:
-                if path.samefile(source):
-                    raise OutputError(
-                        f"sample {sample!r} would write {path}, which is the input {source}; "
-                        "give another --out-dir"
-                    )
+        outputs = {str(path): path for path in output_paths(sample, out_dir).values()}
+        clash = input_clash(outputs, sources)
+        if clash is not None:
+            raise OutputError(
+                f"sample {sample!r} would write {clash[0]}, which is the input {clash[1]}; "
+                "give another --out-dir"
+            )
 
 
 def call_batch(
@@ -247,7 +229,7 @@ def call_batch(
     """
     folder = Path(out_dir)
     if not folder.is_dir():
-        raise MrdError(f"output folder does not exist: {folder}")
+        raise OutputError(f"output folder does not exist (or is not a folder): {folder}")
     active = settings or CallSettings()
     planned, refused = plan_batch(
         alignments, reference=reference, samples=samples, make_index=make_index
@@ -260,12 +242,12 @@ def call_batch(
         done += 1
         if progress is not None:
             progress(done, total, outcome)
+    by_alignment = dict(planned)
     runner = make_runner(workers, dask_scheduler, preload=("mrd.call",))
     try:
         for alignment, sample in planned:
             task = BatchTask(alignment, sample, reference, build, active, make_index)
             runner.submit(alignment, _call_task, task)
-        by_alignment = dict(planned)
         for alignment, answer in runner.completed():
             outcome = BatchOutcome(alignment, by_alignment[alignment])
             if isinstance(answer, BaseException):
@@ -286,7 +268,7 @@ def call_batch(
         # Also when the run stops early (Ctrl-C, a bug): say which files were not called.
         result = BatchResult(
             tuple(
-                outcomes.get(a) or BatchOutcome(a, dict(planned).get(a, a), error="not run")
+                outcomes.get(a) or BatchOutcome(a, by_alignment.get(a, a), error="not run")
                 for a in alignments
             )
         )

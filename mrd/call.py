@@ -25,7 +25,13 @@ from mrd.assessment import (
 )
 from mrd.background import BackgroundModel
 from mrd.catalog import CATALOG_VERSION, ReferenceWindow, reference_window, verify_reference
-from mrd.errors import GenomeBuildError, InputFileError, RegionError
+from mrd.errors import (
+    GenomeBuildError,
+    InputFileError,
+    MrdError,
+    RegionError,
+    user_error_behind,
+)
 from mrd.genome import Build, GenomeInfo, bare_chrom
 from mrd.markers.flt3_itd import ItdFinding, ItdResult, ItdSettings, call_flt3_itd
 from mrd.markers.insertions import Library, Proportion
@@ -180,6 +186,24 @@ def sample_name(read_group_samples: list[str], path: Path) -> str:
         if name.endswith(suffix):
             return name[: -len(suffix)]
     return name
+
+
+def call_sample_or_error(
+    bam: str | os.PathLike[str], **options: Any
+) -> tuple[CallResult | None, str | None]:
+    """:func:`call_sample`, with a problem of the user's input returned as its one-line message.
+
+    For runs of many samples, where one bad file must not stop the others. An ``OSError`` from
+    closing a broken file can hide the read error that caused it, so the message is that of
+    the user error behind it; anything that is no user error (a bug) is raised.
+    """
+    try:
+        return call_sample(bam, **options), None
+    except (MrdError, OSError) as exc:
+        cause = user_error_behind(exc)
+        if cause is None:
+            raise
+        return None, str(cause)
 
 
 def _has_reads(source: AlignmentSource, region: Region) -> bool:

@@ -135,7 +135,7 @@ def _check_outputs(inputs: dict[str, str | None], outputs: dict[str, str | None]
         OutputError: Naming the option and the problem, or the path's own problem.
     """
     from mrd.errors import OutputError
-    from mrd.output import check_replaceable
+    from mrd.output import check_replaceable, input_clash
     from mrd.simulate.output import check_writable
 
     given = {option: Path(path) for option, path in inputs.items() if path}
@@ -155,9 +155,9 @@ def _check_outputs(inputs: dict[str, str | None], outputs: dict[str, str | None]
         if resolved in seen:
             raise OutputError(f"{option} and {seen[resolved]} name the same file: {path}")
         seen[resolved] = option
-        for other, source in given.items():
-            if source.exists() and target.exists() and target.samefile(source):
-                raise OutputError(f"{option} {path} would overwrite the {other} input")
+        clash = input_clash({option: target}, given)
+        if clash is not None:
+            raise OutputError(f"{option} {path} would overwrite the {clash[1]} input")
 
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -483,11 +483,8 @@ def _call_many(
 ) -> int:
     """`mrd call` on several files: progress per sample, a line per failure, exit 1 if any."""
     from mrd.batch import CALLS_TABLE, BatchOutcome, call_batch
-    from mrd.errors import OutputError
     from mrd.monitoring.parallel import ProgressLine
 
-    if not out_dir.is_dir():
-        raise OutputError(f"--out-dir {out_dir} is not an existing folder")
     line = ProgressLine()
 
     def progress(done: int, total: int, outcome: BatchOutcome) -> None:

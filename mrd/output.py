@@ -11,7 +11,7 @@ import json
 import os
 import stat
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any
 
@@ -107,3 +107,29 @@ def write_text(destination: str | os.PathLike[str], text: str) -> None:
 def write_json(destination: str | os.PathLike[str], data: Any) -> None:
     """Write ``data`` as indented JSON, atomically."""
     write_text(destination, json.dumps(data, indent=2) + "\n")
+
+
+def file_stem(name: str) -> str:
+    """A sample name as a file name: anything but letters, digits and ``-_.`` becomes ``_``.
+
+    Sample names come from BAM headers and sample sheets, which may hold path separators or
+    markup; a file name built from them must stay inside the output folder (and not be hidden).
+    """
+    stem = "".join(c if c.isalnum() or c in "-_." else "_" for c in name).lstrip(".")
+    return stem or "sample"
+
+
+def input_clash(outputs: Mapping[str, Path], inputs: Mapping[str, Path]) -> tuple[str, str] | None:
+    """The first ``(output name, input name)`` pair where writing would replace an input file.
+
+    Outputs are renamed over their destination, so an output that is (or links to) an input
+    would destroy the user's data; both must exist to be the same file.
+    """
+    existing = {name: path for name, path in inputs.items() if path.exists()}
+    for output, target in outputs.items():
+        if not target.exists():
+            continue
+        for name, source in existing.items():
+            if target.samefile(source):
+                return output, name
+    return None

@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import enum
+import functools
 import hashlib
 import hmac
 import json
@@ -31,8 +32,8 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from mrd.assessment import finding_label
-from mrd.call import CallResult, CallSettings, call_sample, normalised_key
-from mrd.errors import InputFileError, MrdError, OutputError, user_error_behind
+from mrd.call import CallResult, CallSettings, call_sample_or_error, normalised_key
+from mrd.errors import InputFileError, OutputError
 from mrd.genome import Build, bare_chrom
 from mrd.markers.tracked import TrackedMarker, read_markers
 from mrd.monitoring.config import MrdRules
@@ -40,6 +41,7 @@ from mrd.monitoring.parallel import Runner, SerialRunner, make_runner, one_line_
 from mrd.monitoring.samplesheet import SampleRow, SampleSheet, Timepoint, read_samplesheet
 from mrd.monitoring.timeline import Measurement, TimelineEntry, follow_patient
 from mrd.ngs.filters import ReadFilter
+from mrd.output import file_stem
 from mrd.stats.sensitivity import SensitivitySettings
 
 log = logging.getLogger(__name__)
@@ -197,16 +199,12 @@ def _measurement(outcome: SampleOutcome) -> Measurement:
 
 
 def _call(row: SampleRow, settings: CallSettings) -> SampleOutcome:
-    try:
-        result = call_sample(row.bam, reference=row.reference, settings=settings, sample=row.sample)
-    except (MrdError, OSError) as exc:
-        # An OSError from closing a broken file can hide the read error that caused it.
-        cause = user_error_behind(exc)
-        if cause is None:
-            raise
-        log.error("%s: %s", row.sample, cause)
-        return SampleOutcome(row, error=str(cause))
-    return SampleOutcome(row, result=result)
+    result, error = call_sample_or_error(
+        row.bam, reference=row.reference, settings=settings, sample=row.sample
+    )
+    if error is not None:
+        log.error("%s: %s", row.sample, error)
+    return SampleOutcome(row, result=result, error=error)
 
 
 def _call_task(task: tuple[SampleRow, CallSettings]) -> tuple[CallResult | None, str | None]:
@@ -578,11 +576,6 @@ def _patient_dict(report: PatientReport) -> dict[str, Any]:
 # Files
 
 
-def _safe_name(sample: str) -> str:
-    """A sample name as a file name; the sample sheet already refuses separators and '..'."""
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in sample)
-
-
 SAMPLE_DONE_SCHEMA = "mrd-sample-done"
 """Schema of ``samples/<sample>.done.json``, the marker that a sample's files are complete."""
 
@@ -721,7 +714,7 @@ class SampleStore:
 
     def paths(self, sample: str) -> dict[str, Path]:
         """The sample's files by kind (``json``, ``tsv``, ``vcf``, ``state``, ``done``)."""
-        name = _safe_name(sample)
+        name = file_stem(sample)
         paths = {kind: self.folder / f"{name}{suffix}" for kind, suffix in self.SUFFIXES.items()}
         paths["done"] = self.folder / f"{name}.done.json"
         return paths
@@ -797,9 +790,14 @@ class SampleStore:
         log.info("%s: calling again: %s", row.sample, reason)
         return None
 
+    @functools.cached_property
+    def _key(self) -> bytes | None:
+        """The user's resume key, read (or made) once per run rather than once per sample."""
+        return resume_key()
+
     def _unsigned(self, sample: str) -> str | None:
         """Why the saved result is not known to be the user's own; None when it is."""
-        key = resume_key(create=False)
+        key = self._key
         if key is None:
             return "there is no resume key to check its result with"
         paths = self.paths(sample)
@@ -834,7 +832,7 @@ class SampleStore:
         state = pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)
         with atomic_path(paths["state"]) as tmp:
             tmp.write_bytes(state)
-        key = resume_key()
+        key = self._key
         if fingerprint is None:
             fingerprint = self.fingerprint(outcome.row, result.settings)
         if fingerprint is not None:
