@@ -895,9 +895,6 @@ class TemplateCollector:
         self.umi_source = umi_source
         self._partials: dict[int, _Partial] = {}
 
-    def __len__(self) -> int:
-        return len(self._partials)
-
     def add(self, read: pysam.AlignedSegment, template: int) -> None:
         """Take one record of template ``template`` into account."""
         partial = self._partials.get(template)
