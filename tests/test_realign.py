@@ -184,3 +184,49 @@ def test_random_reads_do_not_make_junctions() -> None:
     for _ in range(200):
         read = "".join(rng.choice("ACGT") for _ in range(150))
         assert junction_of(read) is None
+
+
+def test_a_single_chance_seed_at_a_read_end_does_not_found_a_junction() -> None:
+    # A wild-type read whose first 20 bases happen to look like a far part of the window: one
+    # 12-mer matches there exactly, flanked by mismatches (as a read's sequencing errors and a
+    # chance match made a 612-bp "ITD" from true 60-bp ITD reads at a million-fold depth).
+    far, here = 1300, 700
+    assert REF[far : far + 12] in INDEX._unique
+    prefix = list(REF[far - 8 : far])
+    prefix[7] = next(b for b in "ACGT" if b != prefix[7])
+    gap = next(b for b in "ACGT" if b not in (REF[far + 12], REF[here + 20]))
+    read = "".join(prefix) + REF[far : far + 12] + gap + REF[here + 21 : here + 150]
+    seeds = INDEX.seeds(read)
+    assert seeds[0] == (8, far - 8) and seeds[1][1] == here
+    # Trusting one k-mer (an anchor of 12 needs one seed) makes the junction ...
+    loose = find_junction(INDEX, read, as_bytes(read), seeds, min_anchor=12)
+    assert loose is not None and loose.shift == far - 8 - here
+    # ... while a 15-base anchor needs an exact stretch of four seeds on its diagonal.
+    assert junction_of(read) is None
+
+
+def test_an_error_that_matches_a_repeat_copy_is_no_better_than_the_wild_type() -> None:
+    # The window holds two diverged Alu copies. A G>A error at 1392+7 makes a read's last
+    # bases match the copy near the window's start exactly; split there, the read fits with
+    # one mismatch, as it does unsplit on the wild type, so it shows no junction.
+    error = 1392 + 7
+    assert REF[error - 7 : error + 7] == "GCCTGTAGTCCCAG"
+    for start in (1259, 1261, 1263):
+        bases = list(REF[start : start + 150])
+        bases[error - start] = "A"
+        read = "".join(bases)
+        seeds = INDEX.seeds(read)
+        loose = find_junction(INDEX, read, as_bytes(read), seeds, min_anchor=15, min_gain=0)
+        assert loose is not None and loose.mismatches == 1
+        assert junction_of(read) is None
+
+
+def test_a_true_junction_saves_many_mismatches_over_the_wild_type() -> None:
+    # The margin keeps real ITD reads: even the shortest trusted anchor past the junction
+    # disagrees with the wild type at most of its bases.
+    p, length = 868, 60
+    alt = itd_allele(p, length)
+    for start in range(p - 150 + 16, p - 15, 7):
+        read = alt[start : start + 150]
+        junction = junction_of(read)
+        assert junction is not None and junction.shift == length, start

@@ -96,7 +96,8 @@ class InsertionSettings:
         seed_anchor: Bases each part of a read needs before its junction can found a new
             candidate (discovery only; quantification uses ``min_anchor``).
         min_margin: Fewer mismatches an ITD read must have on its ITD haplotype than on the
-            wild type, so a sequencing error cannot make a junction.
+            wild type, so a sequencing error cannot make a junction (in discovery, fewer
+            than on either part's diagonal alone).
         min_alt_templates: Templates showing the junction needed to report a clone.
         min_discovery_templates: Templates a junction needs in discovery to be quantified.
         max_candidates: Most candidate alleles quantified (the best supported).
@@ -370,7 +371,12 @@ def _discover(
             break
         sequence, _, seeds = _oriented(index, view)
         junction = find_junction(
-            index, sequence, as_bytes(sequence), seeds, min_anchor=settings.seed_anchor
+            index,
+            sequence,
+            as_bytes(sequence),
+            seeds,
+            min_anchor=settings.seed_anchor,
+            min_gain=settings.min_margin,
         )
         if junction is None or junction.shift < settings.min_length:
             continue

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 from functools import cached_property
+from itertools import groupby
 
 import numpy as np
 import numpy.typing as npt
@@ -178,6 +179,22 @@ def _clear_junction(
             return split, new
 
 
+def _end_diagonals(seeds: list[tuple[int, int]], min_run: int) -> tuple[int, int] | None:
+    """Diagonals of the first and last well-supported stretch of a read, if they differ.
+
+    A single 12-mer of a read matches some other unique 12-mer of a 2-kb window about once
+    in a hundred reads, so the first or last seed alone would often found a junction on a
+    chance match: at a million-fold depth a few such reads share a "duplication" of hundreds
+    of bases. A stretch is trusted when ``min_run`` seeds share its diagonal, as an exact
+    match of a whole anchor gives.
+    """
+    runs = [(d, sum(1 for _ in group)) for d, group in groupby(s[1] for s in seeds)]
+    trusted = [d for d, size in runs if size >= min_run]
+    if len(trusted) < 2 or trusted[0] == trusted[-1]:
+        return None
+    return trusted[0], trusted[-1]
+
+
 def find_junction(
     index: WindowIndex,
     read: str,
@@ -186,23 +203,29 @@ def find_junction(
     *,
     min_anchor: int,
     max_mismatch_rate: float = 0.08,
+    min_gain: int = 3,
 ) -> Junction | None:
     """Split a read into a left and a right window stretch, if its seeds lie on two diagonals.
 
-    The diagonal of the leftmost seed and that of the rightmost seed are taken as the two
-    parts; the split point and any bases in between are then chosen to minimise mismatches,
-    so a junction found from 12-mer seeds is placed to the base.
+    The diagonals of the leftmost and the rightmost trusted stretch (see
+    :func:`_end_diagonals`) are taken as the two parts; the split point and any bases in
+    between are then chosen to minimise mismatches, so a junction found from 12-mer seeds is
+    placed to the base.
+
+    A junction must also explain the read better than either part's diagonal alone, by
+    ``min_gain`` mismatches: a sequencing error near a read's end can make its last bases match
+    a diverged repeat copy elsewhere in the window (the FLT3 introns hold Alu elements), and the
+    read would otherwise found a "duplication" of a thousand bases that fits it no better than
+    the wild type does.
 
     Returns:
         The junction, or None when the read lies on one diagonal or a part is too short or
         too noisy to trust.
     """
-    if len(seeds) < 2:
+    parts = _end_diagonals(seeds, min_run=max(1, min_anchor - index.k + 1))
+    if parts is None:
         return None
-    left = seeds[0][1]
-    right = seeds[-1][1]
-    if left == right:
-        return None
+    left, right = parts
     length = len(read)
     shift = left - right
     reference = index.reference
@@ -227,6 +250,8 @@ def find_junction(
         return None
     mismatches = int(prefix[j] + suffix[j + n])
     if mismatches > 1 + max_mismatch_rate * (left_anchor + right_anchor):
+        return None
+    if mismatches > min(int(prefix[-1]), int(suffix[0])) - min_gain:
         return None
     return Junction(left, right, j, read[j : j + n], left_anchor, right_anchor, mismatches)
 
