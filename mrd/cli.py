@@ -357,9 +357,10 @@ def call_command(
 ) -> int:
     """Find and quantify FLT3-ITD and NPM1 clones in BAM/CRAM files; print, write JSON/TSV/VCF.
 
-    One file prints its findings and writes what --json/--tsv/--vcf ask for. Several files
-    (or --out-dir) are called in parallel (--workers, --dask-scheduler) into --out-dir; a file
-    that fails is listed and the exit code is 1.
+    One file prints its findings and writes what --json/--tsv/--vcf ask for (--workers 2
+    reads its FLT3 and NPM1 windows at once). Several files (or --out-dir) are called in
+    parallel (--workers, --dask-scheduler) into --out-dir; a file that fails is listed and the
+    exit code is 1.
     """
     from mrd.background import BackgroundModel
     from mrd.call import CallSettings, call_sample
@@ -383,8 +384,8 @@ def call_command(
                 f"{', '.join(given)} name one sample's output; with --out-dir each sample's "
                 "files are named after it"
             )
-    elif workers != 1 or dask_scheduler is not None:
-        raise click.UsageError("--workers and --dask-scheduler are for several files")
+    elif dask_scheduler is not None:
+        raise click.UsageError("--dask-scheduler is for several files")
     alignment = alignments[0]
     _check_outputs(  # fail before the work, not after it
         {
@@ -433,6 +434,7 @@ def call_command(
         settings=settings,
         sample=sample,
         make_index=make_index,
+        workers=workers,
     )
     data = result.as_dict()
     click.echo(

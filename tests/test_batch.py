@@ -142,10 +142,11 @@ def test_cli_batch_usage_errors(
     assert list(out.iterdir()) == []
 
 
-def test_cli_workers_need_several_files(inputs: list[str], tmp_path: Path) -> None:
-    run = run_cli(["call", inputs[0], "--workers", "2", "--json", str(tmp_path / "a.json")])
-    assert run.code == 2 and "--workers and --dask-scheduler are for several files" in run.stderr
-    assert not (tmp_path / "a.json").exists()
+def test_cli_dask_needs_several_files(inputs: list[str], tmp_path: Path) -> None:
+    out = tmp_path / "a.json"
+    run = run_cli(["call", inputs[0], "--dask-scheduler", "tcp://x:1", "--json", str(out)])
+    assert run.code == 2 and "--dask-scheduler is for several files" in run.stderr
+    assert not out.exists()
 
 
 def test_a_sample_whose_files_cannot_be_written_fails_alone_with_none_of_them(

@@ -10,6 +10,7 @@ chromosome naming are told from the header and agree with ``--build``.
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import logging
 import os
@@ -170,7 +171,13 @@ class AlignmentSource:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self.close()
+        if exc is None:
+            self.close()
+            return
+        # After a read error htslib may fail to close as well; that second error would hide
+        # the first (and the one-line message made for it) behind "Closing failed".
+        with contextlib.suppress(OSError):
+            self.close()
 
 
 def open_alignments(

@@ -1,0 +1,76 @@
+"""One sample's gene windows read in processes of their own: same result, errors still one line."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from conftest import run_cli
+
+from mrd.call import CallSettings, call_sample
+from mrd.errors import InputFileError
+from mrd.markers.tracked import read_markers
+from mrd.ngs.filters import ReadFilter
+
+DEMO = Path(__file__).resolve().parents[1] / "examples" / "demo"
+SETTINGS = CallSettings(read_filter=ReadFilter(drop_duplicates=False))
+
+
+def _stable(data: dict[str, object]) -> dict[str, object]:
+    return {k: v for k, v in data.items() if k not in ("created", "software")}
+
+
+@pytest.mark.parametrize("name", ["P001-DX", "P001-FU1"])
+def test_two_workers_give_the_single_process_result(name: str) -> None:
+    bam = DEMO / f"{name}.bam"
+    serial = call_sample(bam, settings=SETTINGS).as_dict()
+    parallel = call_sample(bam, settings=SETTINGS, workers=2).as_dict()
+    assert serial["targets"]
+    assert _stable(parallel) == _stable(serial)
+
+
+def test_tracked_markers_reach_the_window_processes(tmp_path: Path) -> None:
+    # A follow-up with its diagnosis markers: the known alleles travel to each process and come
+    # back tracked, exactly as when the windows are read in this process.
+    diagnosis = call_sample(DEMO / "P001-DX.bam", settings=SETTINGS)
+    markers_file = tmp_path / "dx.json"
+    markers_file.write_text(json.dumps(diagnosis.as_dict()))
+    markers = tuple(read_markers(markers_file))
+    settings = CallSettings(read_filter=SETTINGS.read_filter, markers=markers)
+    bam = DEMO / "P001-EOC.bam"
+    serial = call_sample(bam, settings=settings).as_dict()
+    parallel = call_sample(bam, settings=settings, workers=2).as_dict()
+    assert any(f.get("tracked") for f in parallel["findings"])  # type: ignore[union-attr]
+    assert _stable(parallel) == _stable(serial)
+
+
+def test_damage_found_in_a_window_process_is_the_same_one_line_error(tmp_path: Path) -> None:
+    # Damaged inside its blocks, complete at both ends: only the window processes meet it.
+    data = bytearray((DEMO / "P001-DX.bam").read_bytes())
+    for share in (0.2, 0.4, 0.6, 0.8):
+        start = int(len(data) * share)
+        for i in range(start, start + 256):
+            data[i] ^= 0xFF
+    bam = tmp_path / "rot.bam"
+    bam.write_bytes(bytes(data))
+    shutil.copy(DEMO / "P001-DX.bam.bai", tmp_path / "rot.bam.bai")
+    with pytest.raises(InputFileError, match="corrupt or truncated while reading"):
+        call_sample(bam, settings=SETTINGS, workers=2)
+    out = tmp_path / "rot.json"
+    run = run_cli(["call", str(bam), "--workers", "2", "--json", str(out)])
+    assert run.code != 0 and "corrupt or truncated while reading" in run.stderr
+    assert "Traceback" not in run.stderr
+    assert not out.exists()
+
+
+def test_cli_one_file_with_two_workers_writes_what_one_worker_writes(tmp_path: Path) -> None:
+    bam = str(DEMO / "P001-DX.bam")
+    outputs = []
+    for workers in ("1", "2"):
+        out = tmp_path / f"w{workers}.json"
+        run = run_cli(["call", bam, "--keep-duplicates", "--workers", workers, "--json", str(out)])
+        assert run.code == 0, run.stderr
+        outputs.append(_stable(json.loads(out.read_text())))
+    assert outputs[0] == outputs[1]
