@@ -220,10 +220,16 @@ class _WindowReads:
         )
         return float(np.median(lengths)) if len(lengths) else 150.0
 
-    def starts(self) -> IdArray:
-        """Signed 5' offsets of the clean reads (negative for reverse reads), for library typing."""
+    def starts(self) -> NDArray[np.int32]:
+        """Signed 5' offsets of the clean reads (negative for reverse reads), for library typing.
+
+        Built in one int32 array: at ten million reads each temporary copy costs 40 MB.
+        """
         clean = self.clean
-        return np.where(clean.forward, clean.lo, -(clean.lo + clean.length)).astype(np.int64)
+        starts = np.add(clean.lo, clean.length)
+        np.negative(starts, out=starts)
+        np.copyto(starts, clean.lo, where=clean.forward)
+        return starts
 
 
 def _wide_hash(name: str) -> int:
@@ -416,17 +422,32 @@ def _shadows(candidate: _Candidate, other: _Candidate, ratio: float) -> bool:
     return near and similar and len(other.templates) >= ratio * len(candidate.templates)
 
 
-def judge_library(starts: Sequence[int] | IdArray, share: float) -> Library:
+_BINCOUNT_SPAN = 1 << 22
+_BINCOUNT_SLICE = 1 << 20
+
+
+def judge_library(
+    starts: Sequence[int] | NDArray[np.int32] | NDArray[np.int64], share: float
+) -> Library:
     """Amplicon when most reads start at a handful of positions (the primers), else capture.
 
     ``starts`` holds signed 5' positions (negative for reverse reads), so each primer is one
     value. Capture reads start all over the window: even at high depth the four most common
     starts hold a few percent of the reads.
     """
-    values = np.asarray(starts, dtype=np.int64)
+    values = np.asarray(starts)
     if len(values) == 0:
         return "capture"
-    _, counts = np.unique(values, return_counts=True)
+    lowest = int(values.min())
+    span = int(values.max()) - lowest + 1
+    if span <= _BINCOUNT_SPAN:
+        # Counted a slice at a time: np.unique would sort a copy of every start.
+        counts = np.zeros(span, dtype=np.int64)
+        for at in range(0, len(values), _BINCOUNT_SLICE):
+            part = values[at : at + _BINCOUNT_SLICE].astype(np.int64) - lowest
+            counts += np.bincount(part, minlength=span)
+    else:
+        _, counts = np.unique(values, return_counts=True)
     top = int(np.sort(counts)[-4:].sum())
     return "amplicon" if top / len(values) >= share else "capture"
 

@@ -14,9 +14,9 @@ Everything here works on plain strings and numpy arrays; nothing reads a BAM.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cached_property
-from itertools import groupby
 
 import numpy as np
 import numpy.typing as npt
@@ -188,11 +188,23 @@ def _end_diagonals(seeds: list[tuple[int, int]], min_run: int) -> tuple[int, int
     of bases. A stretch is trusted when ``min_run`` seeds share its diagonal, as an exact
     match of a whole anchor gives.
     """
-    runs = [(d, sum(1 for _ in group)) for d, group in groupby(s[1] for s in seeds)]
-    trusted = [d for d, size in runs if size >= min_run]
-    if len(trusted) < 2 or trusted[0] == trusted[-1]:
+    left = _first_trusted(seeds, min_run)
+    if left is None:
         return None
-    return trusted[0], trusted[-1]
+    right = _first_trusted(reversed(seeds), min_run)
+    return None if right is None or right == left else (left, right)
+
+
+def _first_trusted(seeds: Iterable[tuple[int, int]], min_run: int) -> int | None:
+    run, size = None, 0
+    for _, diagonal in seeds:
+        if diagonal == run:
+            size += 1
+        else:
+            run, size = diagonal, 1
+        if size >= min_run:
+            return diagonal
+    return None
 
 
 def find_junction(
