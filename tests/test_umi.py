@@ -673,6 +673,95 @@ def test_grouping_properties(
         assert len(grouping.families) == len(distinct)
 
 
+_HALF = st.text(alphabet="ACGTN", min_size=1, max_size=16)
+
+
+@settings(max_examples=400, deadline=None)
+@given(_HALF, st.one_of(st.none(), _HALF), st.sampled_from(["rx", "name"]))
+def test_packed_umi_code_stands_for_exactly_its_umi(
+    first: str, second: str | None, where: str
+) -> None:
+    # The collector keeps a sequence UMI as one integer: the integer must give back the same
+    # canonical text, strand and source, and two UMIs share a code only when those agree.
+    from mrd.ngs.umi import _umi_code, _umi_of_code
+
+    text = first if second is None else f"{first}-{second}"
+    umi = umi_from_rx(text) if where == "rx" else umi_from_name(f"READ:1:{text}")
+    if umi is None:  # a name field too short for a UMI
+        return
+    code = _umi_code(umi)
+    bases = first + (second or "")
+    if "N" in bases or len(bases) > 25:
+        assert code is None
+        return
+    assert code is not None and code >= 0
+    back = _umi_of_code(code)
+    assert (back.canonical, back.strand, back.source) == (umi.canonical, umi.strand, umi.source)
+    other = _umi_from_parts(second or first, first if second else None)
+    if other is not None and _umi_code(other) == code:
+        assert (other.canonical, other.strand) == (umi.canonical, umi.strand)
+
+
+def _umi_from_parts(first: str, second: str | None) -> Umi | None:
+    return umi_from_rx(first if second is None else f"{first}-{second}")
+
+
+_UMI_KINDS = st.sampled_from(
+    [
+        ("rx", "AAAAAAAA"),
+        ("rx", "AAAAAAAC"),
+        ("rx", "AAAANAAA"),  # an N: no packed code, kept as an object
+        ("rx", "ACGTACGT-TTTTCCCC"),
+        ("rx", "TTTTCCCC-ACGTACGT"),  # the other strand of the molecule above
+        ("rx", "ACGTACGT-TTTTCCCA"),
+        ("rx", "A" * 20 + "-" + "C" * 20),  # longer than a packed code holds
+        ("mi", "7/A"),
+        ("mi", "7/B"),
+        ("mi", "8"),
+        ("none", ""),
+    ]
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            _UMI_KINDS,
+            st.sampled_from([0, 0, 25]),
+            st.booleans(),
+            st.sampled_from(["pair", "pair", "one_sided", "single"]),
+        ),
+        min_size=1,
+        max_size=20,
+    ),
+    st.randoms(use_true_random=False),
+    st.integers(min_value=0, max_value=2),
+)
+def test_collector_agrees_on_any_mix_of_umi_kinds_and_layouts(
+    specs: Sequence[tuple[tuple[str, str], int, bool, str]],
+    rng: random.Random,
+    max_mismatches: int,
+) -> None:
+    # Packed sequence UMIs, UMIs kept as objects (N bases, long, MI ids) and templates without
+    # a UMI, at shared positions, as pairs, one-sided templates and single reads.
+    reads: list[pysam.AlignedSegment] = []
+    for index, ((kind, value), shift, top, layout) in enumerate(specs):
+        name = f"m{index}"
+        rx = value if kind == "rx" else None
+        mi = value if kind == "mi" else None
+        if layout == "pair":
+            reads += make_pair(name, top=top, left=LEFT + shift, right=RIGHT + shift, rx=rx, mi=mi)
+        elif layout == "one_sided" and rx is not None:
+            start = LEFT + shift if top else RIGHT + shift - READ_LENGTH
+            reads += _one_sided(name, rx=rx, reverse=not top, start=start)
+        else:
+            tags = {k: v for k, v in (("RX", rx), ("MI", mi)) if v is not None}
+            reads.append(_segment(name, flag=0, start=LEFT + shift, cigar="100M", tags=tags))
+    rng.shuffle(reads)
+    _assert_collector_agrees(reads, max_mismatches)
+
+
 def _one_sided(name: str, *, rx: str, reverse: bool, start: int) -> list[pysam.AlignedSegment]:
     """Read 1 mapped at ``start``, its mate unmapped and placed there (flags 73/133 or 89/165)."""
     mapped = _segment(
@@ -878,3 +967,16 @@ def test_histogram_and_summary() -> None:
     assert from_list.templates_without_umi == 0 and from_list.families == 3
     assert summarize_families([]).mean_size == 0.0
     assert family_size_histogram([]) == {}
+
+
+def test_a_collector_groups_once() -> None:
+    # Grouping releases the columns (they are most of the memory of a deep window), so a
+    # second grouping or a later record is refused rather than answered from nothing.
+    collector = TemplateCollector()
+    for read in make_pair("once", rx="ACGTACGT"):
+        collector.add(read, hash("once"))
+    assert collector.group().summary().families == 1
+    with pytest.raises(RuntimeError, match="grouped already"):
+        collector.group()
+    with pytest.raises(RuntimeError, match="grouped already"):
+        collector.add(make_pair("late", rx="ACGTACGT")[0], hash("late"))

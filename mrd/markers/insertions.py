@@ -661,7 +661,11 @@ def _quantify(
     _count_clean(clones, reads.clean, library)
     for view in reads.realign[: settings.max_reads_per_candidate_pass]:
         _count_realigned(clones, index, view, library, settings)
-    return [clone.counting.tally() for clone in clones]
+    tallies = []
+    for clone in clones:
+        tallies.append(clone.counting.tally())
+        clone.counting = _Counting()  # its id arrays are in the tally now, deduplicated
+    return tallies
 
 
 @dataclass(frozen=True)
@@ -855,7 +859,10 @@ def scan_insertions(
         return InsertionScan((), library, 0, region, error_rate=error_rate)
     clones = [_Clone(window.sequence, c, active.min_anchor) for c in candidates]
     tallies = _quantify(reads, index, clones, library, active)
-    families = reads.umis.group() if reads.umis is not None else None
+    collector = reads.umis
+    # Counted: the window's reads (most of its memory) can go before the families are built.
+    del reads
+    families = collector.group() if collector is not None else None
 
     found = []
     for clone, tally in zip(clones, tallies, strict=True):

@@ -27,10 +27,11 @@ from __future__ import annotations
 import enum
 import functools
 import re
+from array import array
 from collections import Counter, defaultdict, deque
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
 import pysam
@@ -192,8 +193,8 @@ def umi_from_name(name: object) -> Umi | None:
 
 def _tag(read: pysam.AlignedSegment, name: str) -> object:
     try:
-        return read.get_tag(name) if read.has_tag(name) else None
-    except (KeyError, ValueError):
+        return read.get_tag(name)
+    except (KeyError, ValueError):  # absent, or a value pysam cannot decode
         return None
 
 
@@ -333,8 +334,9 @@ def fragment_position(read: pysam.AlignedSegment) -> PositionKey | None:
     the mapped starts and ``|TLEN|`` instead, which they still agree on. Single-end reads and reads
     whose mate is unmapped use their own unclipped span.
     """
-    cigar = _own_extent(read)
-    mate_mapped = bool(read.is_paired) and not read.mate_is_unmapped and read.next_reference_id >= 0
+    flag = read.flag  # one attribute read instead of one per property (a per-record path)
+    cigar = None if flag & 0x4 or read.reference_id < 0 else _cigar_extent(read.cigarstring)
+    mate_mapped = flag & 0x1 and not flag & 0x8 and read.next_reference_id >= 0
     if not mate_mapped:
         if cigar is None:
             return None
@@ -345,16 +347,13 @@ def fragment_position(read: pysam.AlignedSegment) -> PositionKey | None:
     mate_start = int(read.next_reference_start)
     mate_cigar = _cigar_extent(_tag(read, "MC"))
     if mate_cigar is not None:
-        mate_end = (
-            mate_reference,
-            _five_prime(mate_start, mate_cigar, bool(read.mate_is_reverse)),
-        )
+        mate_end = (mate_reference, _five_prime(mate_start, mate_cigar, bool(flag & 0x20)))
         if cigar is None:
             start, end = _unclipped_span(mate_start, mate_cigar)
             return PositionKey(mate_reference, start, end, mate_reference)
         own_end = (
             int(read.reference_id),
-            _five_prime(int(read.reference_start), cigar, bool(read.is_reverse)),
+            _five_prime(int(read.reference_start), cigar, bool(flag & 0x10)),
         )
         (left_ref, left), (right_ref, right) = sorted((own_end, mate_end))
         return PositionKey(left_ref, left, right, right_ref)
@@ -836,17 +835,17 @@ def group_families(
     )
 
 
-_KIND_SHIFT = 16 + 33 + 20
-_WORST = 1 << (_KIND_SHIFT + 4)
+_FLAG_BITS = 16
 
 
 def _rank(read: pysam.AlignedSegment) -> int:
-    """:func:`_record_order` without its text tie-breaks, packed into one integer.
+    """:func:`_record_order` without its text tie-breaks, packed into one 73-bit integer.
 
     The text tie-breaks only order records of one template that share flags and position, which
-    the records that give a template its UMI and key never do. One integer rather than a tuple
-    because a rank is kept three times per template, for millions of templates. Fields, high to
-    low: kind (secondary, supplementary, unmapped, read 2), reference id + 1, start + 1, flag.
+    the records that give a template its UMI and key never do. Fields, high to low: kind
+    (secondary, supplementary, unmapped, read 2), reference id + 1 (20 bits), start + 1 (33
+    bits), flag (16 bits). :class:`TemplateCollector` stores it as two columns: the bits above
+    the flag (which fit an int64) and the flag.
     """
     flag = read.flag
     kind = (
@@ -856,81 +855,389 @@ def _rank(read: pysam.AlignedSegment) -> int:
         | (flag >> 7 & 1)  # read 2
     )
     place = (read.reference_id + 1) << 33 | (read.reference_start + 1)
-    return (kind << 53 | place) << 16 | flag
+    return (kind << 53 | place) << _FLAG_BITS | flag
 
 
-class _Partial:
-    """What one template has shown so far.
+_NO_UMI = -1
+_UMI_BASE_BITS = 50
+_UMI_MAX_BASES = _UMI_BASE_BITS // 2
+_TO_DIGITS = str.maketrans("ACGT", "0123")
 
-    Its best record's one-sided end, and the UMI and position of the best records that had them
-    (the choice :func:`group_families` makes).
+
+@functools.lru_cache(maxsize=65536)
+def _umi_code(umi: Umi) -> int | None:
+    """A sequence UMI packed into 63 bits, or None when it does not fit.
+
+    Bits, high to low: source (RX 0, name 1), strand (none 0, A 1, B 2), length of the first
+    and of the second half (5 bits each; 0 for simplex), then 2 bits a base. MI ids, bases
+    other than ACGT and UMIs over 25 bases do not fit; the collector keeps those as objects.
     """
+    if umi.source is UmiSource.MI:
+        return None
+    first, _, second = umi.canonical.partition("-")
+    bases = first + second
+    if len(bases) > _UMI_MAX_BASES or bases.strip("ACGT"):
+        return None
+    strand = 0 if umi.strand is None else 1 if umi.strand == "A" else 2
+    source = 0 if umi.source is UmiSource.RX else 1
+    header = ((source << 2 | strand) << 5 | len(first)) << 5 | len(second)
+    return header << _UMI_BASE_BITS | int(bases.translate(_TO_DIGITS), 4)
 
-    __slots__ = ("anchor", "position", "position_rank", "records", "top", "umi", "umi_rank")
 
-    def __init__(self) -> None:
-        self.top = _WORST
-        self.anchor: tuple[int, int] | None = None
-        self.umi_rank = _WORST
-        self.umi: Umi | None = None
-        self.position_rank = _WORST
-        self.position: PositionKey | None = None
-        self.records = 0
+_FOUR_BASES = ["".join("ACGT"[b >> shift & 3] for shift in (6, 4, 2, 0)) for b in range(256)]
+
+
+def _rx_code(value: object) -> int | None:
+    """The packed code of an RX tag value, ``_NO_UMI``, or None when it has no packing.
+
+    The same answer as :func:`umi_from_rx` then :func:`_umi_code`, cached by the tag text
+    (a string hashes once), since that pair costs microseconds a record.
+    """
+    if not isinstance(value, str):
+        return _NO_UMI
+    return _rx_text_code(value)
+
+
+@functools.lru_cache(maxsize=65536)
+def _rx_text_code(value: str) -> int | None:
+    umi = umi_from_rx(value)
+    return _NO_UMI if umi is None else _umi_code(umi)
+
+
+@functools.lru_cache(maxsize=65536)
+def _umi_of_code(code: int) -> Umi:
+    """The :class:`Umi` a :func:`_umi_code` stands for (``raw`` is its canonical text)."""
+    header = code >> _UMI_BASE_BITS
+    second_length, first_length = header & 31, header >> 5 & 31
+    strand_bits, source_bit = header >> 10 & 3, header >> 12 & 1
+    count = first_length + second_length
+    bits = code & ((1 << _UMI_BASE_BITS) - 1)
+    packed = bits.to_bytes((2 * count + 7) // 8 or 1, "big")
+    text = "".join([_FOUR_BASES[byte] for byte in packed])[-count:]
+    canonical = f"{text[:first_length]}-{text[first_length:]}" if second_length else text
+    strand: Strand | None = None if strand_bits == 0 else "A" if strand_bits == 1 else "B"
+    source = UmiSource.RX if source_bit == 0 else UmiSource.NAME
+    return Umi(canonical=canonical, strand=strand, raw=canonical, source=source)
+
+
+def _end_key(reference_id: Any, position: Any) -> Any:
+    """A fragment end as one int64 (works on ints and on int32 arrays alike)."""
+    return (np.asarray(reference_id, dtype=np.int64) << 32) + np.asarray(position, np.int64)
+
+
+def _first_where(mask: NDArray[np.bool_], starts: NDArray[np.intp]) -> NDArray[np.intp]:
+    """Per group of a sorted array, the first index where ``mask`` holds, or -1.
+
+    Groups begin at ``starts``, as a template's records do once sorted by template and rank.
+    """
+    size = len(mask)
+    where = np.where(mask, np.arange(size), size)
+    first = np.minimum.reduceat(where, starts)
+    ends = np.append(starts[1:], size)
+    return np.where(first < ends, first, -1)
 
 
 class TemplateCollector:
     """Builds UMI families from a stream of records without keeping the records.
 
     Deep targeted data put millions of records in one window; holding them all (as
-    :func:`group_families` does) costs gigabytes. The collector keeps, per template, only what
-    grouping uses, so memory grows with the number of templates and not with their records.
-    Templates are named by an integer id chosen by the caller (e.g. a hash of the query name).
-    The families are those :func:`group_families` finds for the same records: a record is
-    parsed only when it ranks above the one a template's UMI or key came from, so read 1 decides
-    as it does there, even when the mates disagree (a stale MC tag, say). Ties between records
-    of one template with the same flags and position are broken by arrival order.
+    :func:`group_families` does), or an object per template, costs gigabytes. The collector
+    appends what grouping uses of each record to typed columns (about 42 bytes a record): the
+    template id chosen by the caller (e.g. a hash of the query name), the record's rank, its
+    UMI packed into an integer (see :func:`_umi_code`), its fragment key and, for the rare
+    record whose mate is unmapped, its one-sided end. :meth:`group` then picks each template's
+    records in numpy and builds families one position at a time.
+
+    The families are those :func:`group_families` finds for the same records: a template takes
+    its UMI and key from its best-ranked record that has one, so read 1 decides as it does
+    there, even when the mates disagree (a stale MC tag, say). Ties between records of one
+    template with the same flags and position are broken by arrival order.
     """
 
     def __init__(self, umi_source: UmiSource = UmiSource.AUTO) -> None:
         self.umi_source = umi_source
-        self._partials: dict[int, _Partial] = {}
+        self._template = array("q")
+        self._rank = array("q")
+        self._flag = array("H")
+        self._umi = array("q")
+        self._position = array("i")  # reference id, start, end, end reference id; -1 unplaced
+        self._anchors: dict[int, tuple[int, int]] = {}  # record index -> one-sided 5' end
+        self._odd: dict[Umi, int] = {}  # UMIs without a packed code (MI ids, N bases)
+        self._closed = False
 
     def add(self, read: pysam.AlignedSegment, template: int) -> None:
         """Take one record of template ``template`` into account."""
-        partial = self._partials.get(template)
-        if partial is None:
-            partial = self._partials[template] = _Partial()
-        partial.records += 1
+        if self._closed:
+            raise RuntimeError("this TemplateCollector has been grouped already")
         rank = _rank(read)
-        if rank < partial.top:
-            partial.top = rank
-            partial.anchor = _one_sided_end(read)
-        if rank < partial.umi_rank:
-            umi = umi_from_read(read, self.umi_source)
-            if umi is not None:
-                partial.umi_rank, partial.umi = rank, umi
-        if rank < partial.position_rank:
-            position = fragment_position(read)
-            if position is not None:
-                partial.position_rank, partial.position = rank, position
+        code = _rx_code(_tag(read, "RX")) if self.umi_source is UmiSource.RX else None
+        if code is None:
+            code = self._code(umi_from_read(read, self.umi_source))
+        anchor = _one_sided_end(read)
+        if anchor is not None:
+            self._anchors[len(self._template)] = anchor
+        self._template.append(template)
+        self._rank.append(rank >> _FLAG_BITS)
+        self._flag.append(rank & 0xFFFF)
+        self._umi.append(code)
+        position = fragment_position(read)
+        self._position.extend((-1, 0, 0, -1) if position is None else position)
+
+    def _code(self, umi: Umi | None) -> int:
+        """A UMI's packed code; one that has none is kept as an object, coded -2 - its index."""
+        if umi is None:
+            return _NO_UMI
+        code = _umi_code(umi)
+        return code if code is not None else -2 - self._odd.setdefault(umi, len(self._odd))
 
     def group(self, max_mismatches: int = DEFAULT_MAX_MISMATCHES) -> TemplateFamilies:
-        """The families of every template added so far."""
+        """The families of every template added; this ends the collection.
+
+        The columns are released while grouping (see :class:`_CollectedTemplates`), so a
+        collector groups once; adding to it or grouping it again raises ``RuntimeError``.
+        """
         _check_mismatches(max_mismatches)
-        without_templates = without_records = 0
-        templates: list[_Template] = []
-        for template, partial in self._partials.items():
-            if partial.umi is None:
-                without_templates += 1
-                without_records += partial.records
-                continue
-            templates.append(
-                _Template(
-                    template, (), partial.umi, partial.position, partial.anchor, partial.records
-                )
+        if not self._template:
+            self._release()
+            return TemplateFamilies.of([], 0, 0, 0)
+        templates = _CollectedTemplates.of(self)
+        return _FamilyBuilder(templates, self._odd, max_mismatches).build()
+
+    def _release(self) -> dict[str, array[int]]:
+        """Hand over the columns and close the collector."""
+        if self._closed:
+            raise RuntimeError("this TemplateCollector has been grouped already")
+        self._closed = True
+        columns = {
+            "template": self._template,
+            "rank": self._rank,
+            "flag": self._flag,
+            "umi": self._umi,
+            "position": self._position,
+        }
+        self._template, self._rank, self._flag = array("q"), array("q"), array("H")
+        self._umi, self._position = array("q"), array("i")
+        return columns
+
+
+@dataclass(frozen=True)
+class _CollectedTemplates:
+    """One row per template (sorted by id): what its best records showed."""
+
+    ids: NDArray[np.int64]
+    records: NDArray[np.int64]
+    umi: NDArray[np.int64]
+    position: NDArray[np.int32]  # (templates, 4); reference id -1 when unplaced
+    anchors: dict[int, tuple[int, int]]  # template row -> one-sided 5' end
+
+    @classmethod
+    def of(cls, collector: TemplateCollector) -> _CollectedTemplates:
+        """Each template's rows, releasing the collector's columns as soon as they are read.
+
+        At ten million records the columns are the largest thing in memory, so each is
+        dropped (its numpy view first, then the array) once the per-template values are out.
+        """
+        columns = collector._release()
+        template = np.frombuffer(columns.pop("template"), dtype=np.int64)
+        rank = np.frombuffer(columns.pop("rank"), dtype=np.int64)
+        flag = np.frombuffer(columns.pop("flag"), dtype=np.uint16)
+        # Stable: equal ranks keep arrival order, as the first record seen wins a tie.
+        order = np.lexsort((flag, rank, template))
+        del rank, flag
+        ordered = template[order]
+        starts = np.flatnonzero(np.append(True, ordered[1:] != ordered[:-1]))
+        ids = ordered[starts]
+        del ordered
+        records = np.diff(np.append(starts, len(order)))
+        top = order[starts]
+        anchors: dict[int, tuple[int, int]] = {}
+        if collector._anchors:
+            anchored = np.fromiter(collector._anchors, dtype=np.int64)
+            rows = np.searchsorted(ids, template[anchored])
+            for record, row in zip(anchored.tolist(), rows.tolist(), strict=True):
+                if top[row] == record:  # only a template's best record gives its end
+                    anchors[row] = collector._anchors[record]
+        del template
+        umi = np.frombuffer(columns.pop("umi"), dtype=np.int64)[order]
+        first = _first_where(umi != _NO_UMI, starts)
+        template_umi = np.where(first >= 0, umi[first], _NO_UMI)
+        del umi
+        position = np.frombuffer(columns.pop("position"), dtype=np.int32).reshape(-1, 4)
+        first = _first_where(position[order, 0] >= 0, starts)
+        template_position = np.full((len(ids), 4), -1, dtype=np.int32)
+        placed = first >= 0
+        template_position[placed] = position[order[first[placed]]]
+        return cls(ids, records, template_umi, template_position, anchors)
+
+
+class _FamilyBuilder:
+    """Families of collected templates, built as :func:`_drafts` builds them.
+
+    Templates placed at a position without a one-sided partner go through
+    :func:`_position_drafts` one position at a time (a position with one template is one family,
+    without any object); only drafts a one-sided template may join, and templates grouped by an
+    MI tag, stay as objects.
+    """
+
+    def __init__(
+        self, templates: _CollectedTemplates, odd: Mapping[Umi, int], max_mismatches: int
+    ) -> None:
+        self.t = templates
+        self.odd = {index: umi for umi, index in odd.items()}
+        self.max_mismatches = max_mismatches
+        self.family = np.full(len(templates.ids), -1, dtype=np.int64)
+        self.sizes: list[int] = []
+        self.duplex: list[bool] = []
+        self.family_of_draft: dict[int, int] = {}  # id(draft) -> family
+
+    def umi(self, code: int) -> Umi:
+        return self.odd[-2 - code] if code < _NO_UMI else _umi_of_code(code)
+
+    def template(self, row: int) -> _Template:
+        t = self.t
+        ref, start, end, end_ref = (int(x) for x in t.position[row])
+        position = PositionKey(ref, start, end, end_ref) if ref >= 0 else None
+        umi = self.umi(int(t.umi[row]))
+        return _Template(row, (), umi, position, t.anchors.get(row), int(t.records[row]))
+
+    def add(self, draft: _Draft) -> int:
+        family = len(self.sizes)
+        strands = set()
+        for template, strand in draft.templates:
+            self.family[int(template.name)] = family
+            strands.add(strand)
+        self.sizes.append(len(draft.templates))
+        self.duplex.append("A" in strands and "B" in strands)
+        return family
+
+    def build(self) -> TemplateFamilies:
+        t = self.t
+        has_umi = t.umi != _NO_UMI
+        odd_rows = np.flatnonzero(t.umi < _NO_UMI)
+        molecule = np.zeros(len(t.ids), dtype=bool)
+        molecule[odd_rows] = [self.umi(int(t.umi[r])).source is UmiSource.MI for r in odd_rows]
+        placed = t.position[:, 0] >= 0
+        one_sided = np.zeros(len(t.ids), dtype=bool)
+        one_sided[list(t.anchors)] = True
+        positional = has_umi & ~molecule & placed & ~one_sided
+        unplaced = int(np.count_nonzero(has_umi & ~molecule & ~placed))
+
+        mi_drafts, _ = _drafts([self.template(int(r)) for r in np.flatnonzero(molecule)], 0)
+        for draft in mi_drafts:
+            self.add(draft)
+        sided_rows = np.flatnonzero(has_umi & ~molecule & placed & one_sided)
+        sided = [self.template(int(r)) for r in sided_rows]
+        ends: dict[tuple[int, int], set[str]] = defaultdict(set)
+        for template in sided:
+            assert template.anchor is not None
+            ends[template.anchor].add(template.umi.canonical)
+        kept = self._positions(np.flatnonzero(positional), ends)
+        self._attach(sided, kept)
+        in_family = self.family >= 0
+        without = ~has_umi
+        return TemplateFamilies(
+            template_ids=t.ids[in_family],
+            family_ids=self.family[in_family],
+            sizes=np.asarray(self.sizes, dtype=np.int64),
+            duplex=np.asarray(self.duplex, dtype=bool),
+            records=int(t.records[in_family].sum()),
+            templates_without_umi=int(np.count_nonzero(without)),
+            records_without_umi=int(t.records[without].sum()),
+            unplaced_templates=unplaced,
+        )
+
+    def _positions(
+        self, rows: NDArray[np.intp], ends: Mapping[tuple[int, int], set[str]]
+    ) -> list[_Draft]:
+        """Families of the templates placed by their whole fragment, a position at a time.
+
+        Returns the drafts a one-sided template could join (an end at its 5' end, a UMI within
+        reach of its own), the only ones kept as objects: in very deep data nearly every
+        position is some one-sided template's end.
+        """
+        if len(rows) == 0:
+            return []
+        key = self.t.position[rows]
+        order = np.lexsort((key[:, 3], key[:, 2], key[:, 1], key[:, 0]))
+        rows, key = rows[order], key[order]
+        starts = np.flatnonzero(np.append(True, np.any(key[1:] != key[:-1], axis=1)))
+        sizes = np.diff(np.append(starts, len(rows)))
+        touched = np.zeros(len(starts), dtype=bool)
+        if ends:
+            # Ends as one integer each (reference id, then position), compared in numpy.
+            wanted = np.array([_end_key(ref, at) for ref, at in ends], dtype=np.int64)
+            head = key[starts]
+            touched = np.isin(_end_key(head[:, 0], head[:, 1]), wanted) | np.isin(
+                _end_key(head[:, 3], head[:, 2]), wanted
             )
-        drafts, unplaced = _drafts(templates, max_mismatches)
-        return TemplateFamilies.of(drafts, without_templates, without_records, unplaced)
+        # A lone template at an untouched position is a family of one, on its own strand.
+        lone = (sizes == 1) & ~touched
+        lone_rows = rows[starts[lone]]
+        first = len(self.sizes)
+        self.family[lone_rows] = np.arange(first, first + len(lone_rows))
+        self.sizes.extend([1] * len(lone_rows))
+        self.duplex.extend([False] * len(lone_rows))
+        kept: list[_Draft] = []
+        t = self.t
+        for index in np.flatnonzero(~lone).tolist():
+            begin = int(starts[index])
+            group = rows[begin : begin + int(sizes[index])]
+            position = PositionKey(*key[begin].tolist())
+            members = [
+                _Template(row, (), self.umi(code), position, None, records)
+                for row, code, records in zip(
+                    group.tolist(), t.umi[group].tolist(), t.records[group].tolist(), strict=True
+                )
+            ]
+            near: set[str] = set()
+            if touched[index]:
+                near = ends.get((position.reference_id, position.start), set()) | ends.get(
+                    (position.end_reference_id, position.end), set()
+                )
+            for draft in _position_drafts({position: members}, self.max_mismatches):
+                family = self.add(draft)
+                if near and self._within_reach(draft, near):
+                    self.family_of_draft[id(draft)] = family
+                    kept.append(draft)
+        return kept
+
+    def _within_reach(self, draft: _Draft, umis: set[str]) -> bool:
+        """Whether a UMI of ``umis`` may join ``draft`` (the test of :func:`_one_sided_target`)."""
+        variants = {draft.umi} | {member.umi.canonical for member, _ in draft.templates}
+        for umi in umis:
+            for other in variants:
+                distance = _distance(umi, other)
+                if distance is not None and distance <= self.max_mismatches:
+                    return True
+        return False
+
+    def _attach(self, sided: list[_Template], kept: list[_Draft]) -> None:
+        """One-sided templates join a kept family (chosen before any joins) or found their own."""
+        index = _AnchorIndex(kept)
+        targets = []
+        for template in sided:
+            assert template.anchor is not None
+            targets.append(
+                (template, _one_sided_target(template, template.anchor, index, self.max_mismatches))
+            )
+        leftover: dict[PositionKey, list[_Template]] = defaultdict(list)
+        joined: dict[int, _Draft] = {}
+        for template, target in targets:
+            if target is None:
+                assert template.position is not None
+                leftover[template.position].append(template)
+                continue
+            strand = _strand_in_family(template.umi, target.umi)
+            target.templates.append((template, strand))
+            family = self.family_of_draft[id(target)]
+            self.family[int(template.name)] = family
+            self.sizes[family] += 1
+            joined[family] = target
+        for family, draft in joined.items():
+            strands = {strand for _, strand in draft.templates}
+            self.duplex[family] = "A" in strands and "B" in strands
+        for draft in _position_drafts(leftover, self.max_mismatches):
+            self.add(draft)
 
 
 @dataclass(frozen=True)
