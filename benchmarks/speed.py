@@ -270,7 +270,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             for step, call_seconds, call_rss in rows[-2:]:
                 name = step.split(" (")[0]
                 ratio = call_seconds / samtools_seconds
-                print(f"{'':<13} {name + ' / samtools view -c':<36} {ratio:>7.1f}x   goal <= 4x")
+                print(f"{'':<13} {name + ' / samtools':<36} {ratio:>7.1f}x   goal <= 4x")
                 if call_rss is not None:
                     verdict = "yes" if call_rss < 500e6 else "no"
                     label = f"{name} peak < 500 MB"
