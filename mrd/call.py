@@ -6,7 +6,10 @@ This is the function behind ``mrd call``; the CLI only parses options, calls
 
 from __future__ import annotations
 
+import logging
+import multiprocessing
 import os
+import sys
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -14,6 +17,8 @@ from dataclasses import dataclass, field
 from itertools import zip_longest
 from pathlib import Path
 from typing import Any
+
+import pysam
 
 from mrd.assessment import (
     Informative,
@@ -279,8 +284,21 @@ def _call_gene_in_file(
     settings: CallSettings,
     known: Sequence[Insertion],
 ) -> _GeneCall:
-    """One gene window in a process of its own, which opens the file itself."""
-    with open_alignments(path, reference=reference, build=build) as source:
+    """One gene window in a process of its own, which opens the file itself.
+
+    The parent has opened the file already and said what there was to say about it (a stale
+    index, say), so this reopening keeps mrd's and htslib's warnings to itself.
+    """
+    opening = logging.getLogger("mrd.ngs.alignment")
+    level = opening.level
+    opening.setLevel(logging.ERROR)
+    verbosity = pysam.set_verbosity(0)
+    try:
+        source = open_alignments(path, reference=reference, build=build)
+    finally:
+        opening.setLevel(level)
+        pysam.set_verbosity(verbosity)
+    with source:
         return _call_gene(source, gene, settings, known)
 
 
@@ -295,14 +313,17 @@ def _call_genes(
 
     The windows share nothing until their findings are assessed, and reading each costs a
     Python loop over its records, so a second core nearly halves the wall time of one deep
-    sample. Each process opens the file itself (pysam handles cannot cross processes).
+    sample. Each process opens the file itself (pysam handles cannot cross processes). On Linux
+    the processes are forked, so they start at once and keep this process's logging settings;
+    elsewhere they are spawned.
     """
     genes = settings.genes
     if workers <= 1 or len(genes) < 2:
         return [_call_gene(source, gene, settings, known[gene]) for gene in genes]
     build = source.genome.build
     try:
-        with ProcessPoolExecutor(min(workers, len(genes))) as pool:
+        context = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
+        with ProcessPoolExecutor(min(workers, len(genes)), mp_context=context) as pool:
             futures = [
                 pool.submit(
                     _call_gene_in_file, source.path, reference, build, g, settings, known[g]

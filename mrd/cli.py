@@ -192,7 +192,8 @@ def _parallel_options(command: F) -> F:
                 default=1,
                 show_default=True,
                 type=click.IntRange(1),
-                help="Samples called at once, each in its own process (same results as 1).",
+                help="Samples called at once, each in its own process (same results as 1); "
+                "for one file given to mrd call, its gene windows (2 at most).",
             ),
             click.option(
                 "--dask-scheduler",

@@ -759,7 +759,10 @@ def test_collector_agrees_on_any_mix_of_umi_kinds_and_layouts(
             tags = {k: v for k, v in (("RX", rx), ("MI", mi)) if v is not None}
             reads.append(_segment(name, flag=0, start=LEFT + shift, cigar="100M", tags=tags))
     rng.shuffle(reads)
-    _assert_collector_agrees(reads, max_mismatches)
+    # AUTO parses each record's UMI in full; RX (what a detected RX source uses) takes the
+    # packed code straight from the tag text.
+    for source in (UmiSource.AUTO, UmiSource.RX, UmiSource.MI):
+        _assert_collector_agrees(reads, max_mismatches, source)
 
 
 def _one_sided(name: str, *, rx: str, reverse: bool, start: int) -> list[pysam.AlignedSegment]:
@@ -826,10 +829,12 @@ def _partition(grouping: FamilyGrouping) -> set[frozenset[int]]:
 
 
 def _collected(
-    reads: Iterable[pysam.AlignedSegment], max_mismatches: int = DEFAULT_MAX_MISMATCHES
+    reads: Iterable[pysam.AlignedSegment],
+    max_mismatches: int = DEFAULT_MAX_MISMATCHES,
+    umi_source: UmiSource = UmiSource.AUTO,
 ) -> tuple[set[frozenset[int]], Any]:
     """The families a TemplateCollector makes of ``reads``, as a partition of template ids."""
-    collector = TemplateCollector()
+    collector = TemplateCollector(umi_source)
     for read in reads:
         collector.add(read, hash(read.query_name))
     families = collector.group(max_mismatches)
@@ -840,10 +845,12 @@ def _collected(
 
 
 def _assert_collector_agrees(
-    reads: Sequence[pysam.AlignedSegment], max_mismatches: int = DEFAULT_MAX_MISMATCHES
+    reads: Sequence[pysam.AlignedSegment],
+    max_mismatches: int = DEFAULT_MAX_MISMATCHES,
+    umi_source: UmiSource = UmiSource.AUTO,
 ) -> None:
-    grouping = group_families(reads, max_mismatches=max_mismatches)
-    partition, families = _collected(reads, max_mismatches)
+    grouping = group_families(reads, max_mismatches=max_mismatches, umi_source=umi_source)
+    partition, families = _collected(reads, max_mismatches, umi_source)
     assert partition == _partition(grouping)
     assert families.summary() == summarize_families(grouping)
     assert families.histogram() == family_size_histogram(grouping.families)

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -74,3 +77,31 @@ def test_cli_one_file_with_two_workers_writes_what_one_worker_writes(tmp_path: P
         assert run.code == 0, run.stderr
         outputs.append(_stable(json.loads(out.read_text())))
     assert outputs[0] == outputs[1]
+
+
+def test_window_processes_do_not_repeat_the_files_warnings(tmp_path: Path) -> None:
+    # A BAM newer than its index: mrd and htslib each warn once, from the process that opened
+    # the file first, not again from each window process. Run as a real command, since window
+    # processes write to the real standard error.
+    shutil.copy(DEMO / "P001-DX.bam.bai", tmp_path / "s.bam.bai")
+    shutil.copy(DEMO / "P001-DX.bam", tmp_path / "s.bam")
+    index = tmp_path / "s.bam.bai"
+    os.utime(index, (index.stat().st_atime, index.stat().st_mtime - 60))
+    command = [sys.executable, "-c", "from mrd.cli import main; raise SystemExit(main())"]
+    run = subprocess.run(
+        [
+            *command,
+            "call",
+            str(tmp_path / "s.bam"),
+            "--workers",
+            "2",
+            "--json",
+            str(tmp_path / "s.json"),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr
+    assert run.stderr.count("is older than the file") == 1
+    assert run.stderr.count("older than the data file") <= 1

@@ -999,7 +999,7 @@ class TemplateCollector:
         _check_mismatches(max_mismatches)
         if not self._template:
             self._release()
-            return TemplateFamilies.of([], 0, 0, 0)
+            return TemplateFamilies.empty()
         templates = _CollectedTemplates.of(self)
         return _FamilyBuilder(templates, self._odd, max_mismatches).build()
 
@@ -1265,39 +1265,10 @@ class TemplateFamilies:
     unplaced_templates: int = 0
 
     @classmethod
-    def of(
-        cls,
-        drafts: Sequence[_Draft],
-        templates_without_umi: int,
-        records_without_umi: int,
-        unplaced: int,
-    ) -> TemplateFamilies:
-        """Arrays from drafts in their final order (the family id is the draft's index)."""
-        ids: list[int] = []
-        members: list[int] = []
-        sizes: list[int] = []
-        duplex: list[bool] = []
-        records = 0
-        for family_id, draft in enumerate(drafts):
-            strands = set()
-            for template, strand in draft.templates:
-                ids.append(int(template.name))
-                members.append(family_id)
-                records += template.record_count
-                strands.add(strand)
-            sizes.append(len(draft.templates))
-            duplex.append("A" in strands and "B" in strands)
-        order = np.argsort(np.asarray(ids, dtype=np.int64), kind="stable")
-        return cls(
-            template_ids=np.asarray(ids, dtype=np.int64)[order],
-            family_ids=np.asarray(members, dtype=np.int64)[order],
-            sizes=np.asarray(sizes, dtype=np.int64),
-            duplex=np.asarray(duplex, dtype=bool),
-            records=records,
-            templates_without_umi=templates_without_umi,
-            records_without_umi=records_without_umi,
-            unplaced_templates=unplaced,
-        )
+    def empty(cls) -> TemplateFamilies:
+        """No families (a window without records)."""
+        nothing = np.zeros(0, dtype=np.int64)
+        return cls(nothing, nothing, nothing, np.zeros(0, dtype=bool), 0)
 
     def lookup(self, templates: NDArray[np.int64], min_size: int = 1) -> NDArray[np.int64]:
         """Family id of each template id; -1 where it has none or its family is too small."""
