@@ -14,6 +14,7 @@ instead of ending the run, so one bad sample never costs the other samples' work
 from __future__ import annotations
 
 import importlib
+import logging
 import multiprocessing
 import os
 import sys
@@ -101,8 +102,8 @@ class ProcessRunner(Generic[K, T, R]):
         self._pool = ProcessPoolExecutor(
             max_workers=workers,
             mp_context=multiprocessing.get_context("spawn"),
-            initializer=_preload,
-            initargs=(tuple(preload),),
+            initializer=_start_worker,
+            initargs=(tuple(preload), *_log_settings()),
         )
         self._pending: dict[Future[R], K] = {}
 
@@ -172,8 +173,24 @@ class DaskRunner(Generic[K, T, R]):
         self._client.close()
 
 
-def _preload(modules: tuple[str, ...]) -> None:
-    """Import ``modules`` in a fresh worker (module level, so that spawn can pickle it)."""
+def _log_settings() -> tuple[int, str | None]:
+    """This process's root log level and format, for workers to log the same way."""
+    root = logging.getLogger()
+    formats = [h.formatter._fmt for h in root.handlers if h.formatter is not None]
+    return root.level, formats[0] if formats else None
+
+
+def _start_worker(modules: tuple[str, ...], level: int, log_format: str | None) -> None:
+    """Set up a fresh worker (module level, so that spawn can pickle it).
+
+    A spawned process starts with no logging set up: without this, ``--quiet`` would not
+    quieten it and its warnings would lose their ``WARNING mrd...`` prefix. Then ``modules``
+    are imported once, before the first task.
+    """
+    if log_format is not None:
+        logging.basicConfig(level=level, format=log_format, force=True)
+    else:
+        logging.getLogger().setLevel(level)
     for name in modules:
         importlib.import_module(name)
 
