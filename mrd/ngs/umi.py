@@ -862,6 +862,9 @@ _NO_UMI = -1
 _UMI_BASE_BITS = 50
 _UMI_MAX_BASES = _UMI_BASE_BITS // 2
 _TO_DIGITS = str.maketrans("ACGT", "0123")
+_STRAND_SHIFT = _UMI_BASE_BITS + 10
+_CANONICAL_BITS = ~(0b111 << _STRAND_SHIFT)
+"""A packed code without its strand and source: equal for every template of one canonical UMI."""
 
 
 @functools.lru_cache(maxsize=65536)
@@ -1170,16 +1173,10 @@ class _FamilyBuilder:
             touched = np.isin(_end_key(head[:, 0], head[:, 1]), wanted) | np.isin(
                 _end_key(head[:, 3], head[:, 2]), wanted
             )
-        # A lone template at an untouched position is a family of one, on its own strand.
-        lone = (sizes == 1) & ~touched
-        lone_rows = rows[starts[lone]]
-        first = len(self.sizes)
-        self.family[lone_rows] = np.arange(first, first + len(lone_rows))
-        self.sizes.extend([1] * len(lone_rows))
-        self.duplex.extend([False] * len(lone_rows))
+        simple = self._one_umi_positions(rows, starts, sizes, ~touched)
         kept: list[_Draft] = []
         t = self.t
-        for index in np.flatnonzero(~lone).tolist():
+        for index in np.flatnonzero(~simple).tolist():
             begin = int(starts[index])
             group = rows[begin : begin + int(sizes[index])]
             position = PositionKey(*key[begin].tolist())
@@ -1200,6 +1197,37 @@ class _FamilyBuilder:
                     self.family_of_draft[id(draft)] = family
                     kept.append(draft)
         return kept
+
+    def _one_umi_positions(
+        self,
+        rows: NDArray[np.intp],
+        starts: NDArray[np.intp],
+        sizes: NDArray[np.intp],
+        eligible: NDArray[np.bool_],
+    ) -> NDArray[np.bool_]:
+        """Make the families of positions whose templates all share one canonical packed UMI.
+
+        Such a position is one family whatever the clustering (a lone template is the common
+        case), each template on its own strand, so the family is made here in numpy. Only
+        ``eligible`` positions are done (not those a one-sided template may join, which need
+        their drafts); returns which were.
+        """
+        codes = self.t.umi[rows]
+        packed = np.minimum.reduceat(codes, starts) >= 0
+        canonical = codes & _CANONICAL_BITS
+        same = np.minimum.reduceat(canonical, starts) == np.maximum.reduceat(canonical, starts)
+        simple: NDArray[np.bool_] = eligible & packed & same
+        strand = (codes >> _STRAND_SHIFT) & 3
+        duplex = np.maximum.reduceat(strand == 1, starts) & np.maximum.reduceat(strand == 2, starts)
+        first = len(self.sizes)
+        family = np.full(len(starts), -1, dtype=np.int64)
+        family[simple] = np.arange(first, first + int(np.count_nonzero(simple)))
+        of_row = np.repeat(family, sizes)
+        done = of_row >= 0
+        self.family[rows[done]] = of_row[done]
+        self.sizes.extend(sizes[simple].tolist())
+        self.duplex.extend(duplex[simple].tolist())
+        return simple
 
     def _within_reach(self, draft: _Draft, umis: set[str]) -> bool:
         """Whether a UMI of ``umis`` may join ``draft`` (the test of :func:`_one_sided_target`)."""
