@@ -691,6 +691,13 @@ class _AnchorIndex:
         return self._by_end.get(anchor, [])
 
 
+def _draft_distance(umi: str, draft: _Draft) -> int | None:
+    """Fewest mismatches between ``umi`` and any UMI of ``draft``; None if none compares."""
+    variants = {draft.umi} | {member.umi.canonical for member, _ in draft.templates}
+    distances = [d for d in (_distance(umi, other) for other in variants) if d is not None]
+    return min(distances) if distances else None
+
+
 def _one_sided_target(
     template: _Template, anchor: tuple[int, int], drafts: _AnchorIndex, max_mismatches: int
 ) -> _Draft | None:
@@ -704,11 +711,10 @@ def _one_sided_target(
     umi = template.umi.canonical
     best: tuple[tuple[int, int, tuple[bool, PositionKey, str, bool]], _Draft] | None = None
     for draft in drafts.at(anchor):
-        variants = {draft.umi} | {member.umi.canonical for member, _ in draft.templates}
-        distances = [d for d in (_distance(umi, other) for other in variants) if d is not None]
-        if not distances or min(distances) > max_mismatches:
+        distance = _draft_distance(umi, draft)
+        if distance is None or distance > max_mismatches:
             continue
-        rank = (min(distances), -len(draft.templates), _sort_key(draft))
+        rank = (distance, -len(draft.templates), _sort_key(draft))
         if best is None or rank < best[0]:
             best = (rank, draft)
     return None if best is None else best[1]
@@ -1231,13 +1237,8 @@ class _FamilyBuilder:
 
     def _within_reach(self, draft: _Draft, umis: set[str]) -> bool:
         """Whether a UMI of ``umis`` may join ``draft`` (the test of :func:`_one_sided_target`)."""
-        variants = {draft.umi} | {member.umi.canonical for member, _ in draft.templates}
-        for umi in umis:
-            for other in variants:
-                distance = _distance(umi, other)
-                if distance is not None and distance <= self.max_mismatches:
-                    return True
-        return False
+        distances = (_draft_distance(umi, draft) for umi in umis)
+        return any(d is not None and d <= self.max_mismatches for d in distances)
 
     def _attach(self, sided: list[_Template], kept: list[_Draft]) -> None:
         """One-sided templates join a kept family (chosen before any joins) or found their own."""
