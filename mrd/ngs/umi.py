@@ -321,7 +321,7 @@ def _five_prime(reference_start: int, extent: _Extent, is_reverse: bool) -> int:
 
 
 def _own_extent(read: pysam.AlignedSegment) -> _Extent | None:
-    if read.is_unmapped or read.reference_id < 0:
+    if read.flag & 0x4 or read.reference_id < 0:  # unmapped
         return None
     return _cigar_extent(read.cigarstring)
 
@@ -335,7 +335,7 @@ def fragment_position(read: pysam.AlignedSegment) -> PositionKey | None:
     whose mate is unmapped use their own unclipped span.
     """
     flag = read.flag  # one attribute read instead of one per property (a per-record path)
-    cigar = None if flag & 0x4 or read.reference_id < 0 else _cigar_extent(read.cigarstring)
+    cigar = _own_extent(read)
     mate_mapped = flag & 0x1 and not flag & 0x8 and read.next_reference_id >= 0
     if not mate_mapped:
         if cigar is None:
