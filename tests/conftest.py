@@ -1,9 +1,13 @@
 """Shared fixtures: real files written with pysam, genome FASTAs for CRAM and --reference, small
-simulated BAMs, and a way to run the ``mrd`` command line in-process."""
+simulated BAMs, and ways to run the ``mrd`` command line, in this process or as a real one."""
 
 from __future__ import annotations
 
 import logging
+import os
+import shutil
+import subprocess
+import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -87,6 +91,23 @@ class CliRun:
     def error_lines(self) -> list[str]:
         """Non-empty stderr lines: a clean failure has one (click usage errors add a usage)."""
         return [line for line in self.stderr.splitlines() if line.strip()]
+
+
+def run_cli_process(args: Sequence[str]) -> CliRun:
+    """Run ``python -m mrd.cli`` as a real process: for what worker processes write to stderr,
+    which :func:`run_cli`'s in-process isolation cannot see."""
+    command = [sys.executable, "-m", "mrd.cli", *args]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    return CliRun(done.returncode, done.stdout, done.stderr)
+
+
+def copy_with_stale_index(bam: Path, folder: Path, name: str | None = None) -> Path:
+    """A copy of ``bam`` (as ``name``) whose index is a minute older than it, so opening warns."""
+    target = folder / (name or bam.name)
+    shutil.copy(bam, target)
+    index = Path(shutil.copy(f"{bam}.bai", f"{target}.bai"))
+    os.utime(index, (index.stat().st_atime, target.stat().st_mtime - 60))
+    return target
 
 
 def run_cli(args: Sequence[str]) -> CliRun:

@@ -6,14 +6,12 @@ import csv
 import filecmp
 import gzip
 import json
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import copy_with_stale_index, run_cli_process
 
 from mrd.monitoring.monitor import (
     MonitorResult,
@@ -228,11 +226,6 @@ def test_dask_missing_is_one_clear_error(monkeypatch: pytest.MonkeyPatch) -> Non
         make_runner(dask_scheduler="tcp://127.0.0.1:1")
 
 
-def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-c", "from mrd.cli import main; raise SystemExit(main())"]
-    return subprocess.run([*command, *args], capture_output=True, text=True, check=False)
-
-
 def test_worker_processes_log_as_the_command_asks(tmp_path: Path) -> None:
     # Spawned workers start without logging: a warning they raise (here a BAM newer than its
     # index) must keep mrd's format, and --quiet must silence it there too. Real processes,
@@ -241,15 +234,15 @@ def test_worker_processes_log_as_the_command_asks(tmp_path: Path) -> None:
     folder.mkdir()
     rows = SHEET.read_text(encoding="utf-8").splitlines()
     (folder / "sheet.tsv").write_text("\n".join(rows[:3]) + "\n", encoding="utf-8")
-    for name in ("P001-DX", "P001-C2"):
-        shutil.copy(DEMO / f"{name}.bam.bai", folder / f"{name}.bam.bai")
-        shutil.copy(DEMO / f"{name}.bam", folder / f"{name}.bam")
-    index = folder / "P001-C2.bam.bai"
-    os.utime(index, (index.stat().st_atime, index.stat().st_mtime - 60))
+    shutil.copy(DEMO / "P001-DX.bam.bai", folder / "P001-DX.bam.bai")
+    shutil.copy(DEMO / "P001-DX.bam", folder / "P001-DX.bam")
+    copy_with_stale_index(DEMO / "P001-C2.bam", folder)
     sheet = str(folder / "sheet.tsv")
-    loud = _cli("monitor", sheet, "--out", str(tmp_path / "a"), "--workers", "2")
-    assert loud.returncode == 0, loud.stderr
+    loud = run_cli_process(["monitor", sheet, "--out", str(tmp_path / "a"), "--workers", "2"])
+    assert loud.code == 0, loud.stderr
     assert "WARNING mrd.ngs.alignment:" in loud.stderr and "older than the file" in loud.stderr
-    quiet = _cli("--quiet", "monitor", sheet, "--out", str(tmp_path / "b"), "--workers", "2")
-    assert quiet.returncode == 0, quiet.stderr
+    quiet = run_cli_process(
+        ["--quiet", "monitor", sheet, "--out", str(tmp_path / "b"), "--workers", "2"]
+    )
+    assert quiet.code == 0, quiet.stderr
     assert "older than the file" not in quiet.stderr

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import logging
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pysam
 import pytest
+from conftest import copy_with_stale_index, run_cli_process
 
 from mrd.errors import InputFileError, RegionError
 from mrd.genome import Build
@@ -143,11 +141,7 @@ def test_cram_needs_its_reference(itd_bam, tmp_path, grch38_fasta):
 
 
 def test_index_older_than_the_file_is_warned_about(itd_bam, tmp_path, caplog):
-    bam = tmp_path / "rewritten.bam"
-    shutil.copy(itd_bam, bam)
-    shutil.copy(f"{itd_bam}.bai", f"{bam}.bai")
-    stat = bam.stat()
-    os.utime(f"{bam}.bai", (stat.st_atime, stat.st_mtime - 60))
+    bam = copy_with_stale_index(itd_bam, tmp_path, "rewritten.bam")
     with caplog.at_level(logging.WARNING), open_alignments(bam):
         pass
     assert "index rewritten.bam.bai is older than the file" in caplog.text
@@ -165,22 +159,12 @@ def test_empty_target_region_is_an_error(itd_bam):
 
 def test_cli_inspect_on_the_demo_and_one_line_errors(tmp_path):
     bam = EXAMPLES / "P001-DX.bam"
-    run = subprocess.run(
-        [sys.executable, "-m", "mrd.cli", "inspect", str(bam), "--keep-duplicates"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert run.returncode == 0, run.stderr
+    run = run_cli_process(["inspect", str(bam), "--keep-duplicates"])
+    assert run.code == 0, run.stderr
     assert "GRCh38 (chr13)" in run.stdout and "P001-DX" in run.stdout
     broken = tmp_path / "broken.bam"
     broken.write_bytes(bam.read_bytes()[:5000])
-    run = subprocess.run(
-        [sys.executable, "-m", "mrd.cli", "inspect", str(broken)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert run.returncode == 2
+    run = run_cli_process(["inspect", str(broken)])
+    assert run.code == 2
     assert run.stderr.strip().count("\n") == 0
     assert run.stderr.startswith("mrd: error:") and "truncated" in run.stderr

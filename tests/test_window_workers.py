@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from conftest import run_cli
+from conftest import copy_with_stale_index, run_cli, run_cli_process
 
 from mrd.call import CallSettings, call_sample
 from mrd.errors import InputFileError
@@ -83,25 +80,8 @@ def test_window_processes_do_not_repeat_the_files_warnings(tmp_path: Path) -> No
     # A BAM newer than its index: mrd and htslib each warn once, from the process that opened
     # the file first, not again from each window process. Run as a real command, since window
     # processes write to the real standard error.
-    shutil.copy(DEMO / "P001-DX.bam.bai", tmp_path / "s.bam.bai")
-    shutil.copy(DEMO / "P001-DX.bam", tmp_path / "s.bam")
-    index = tmp_path / "s.bam.bai"
-    os.utime(index, (index.stat().st_atime, index.stat().st_mtime - 60))
-    command = [sys.executable, "-c", "from mrd.cli import main; raise SystemExit(main())"]
-    run = subprocess.run(
-        [
-            *command,
-            "call",
-            str(tmp_path / "s.bam"),
-            "--workers",
-            "2",
-            "--json",
-            str(tmp_path / "s.json"),
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert run.returncode == 0, run.stderr
+    bam = copy_with_stale_index(DEMO / "P001-DX.bam", tmp_path)
+    run = run_cli_process(["call", str(bam), "--workers", "2", "--json", str(tmp_path / "s.json")])
+    assert run.code == 0, run.stderr
     assert run.stderr.count("is older than the file") == 1
     assert run.stderr.count("older than the data file") <= 1
