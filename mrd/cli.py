@@ -33,6 +33,9 @@ def _configure_logging(verbose: int, quiet: bool) -> None:
     if verbose == 0 and not quiet:
         level = logging.WARNING
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", force=True)
+    from mrd.ngs.alignment import show_htslib_messages
+
+    show_htslib_messages(level <= logging.DEBUG)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

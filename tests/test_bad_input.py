@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pysam
 import pytest
-from conftest import CliRun, run_cli, write_genome_fasta
+from conftest import CliRun, run_cli, run_cli_process, write_genome_fasta
 
 from mrd.errors import OutputError
 from mrd.genome import Build
@@ -185,6 +185,19 @@ def test_call_refuses_a_bad_alignment_in_one_line_and_writes_nothing(
     assert list(out.iterdir()) == []  # no result, no staged part file
     assert _tree(tmp_path) == before  # no index built, nothing written next to the input
     assert list(workdir.iterdir()) == []
+
+
+def test_htslib_own_lines_stay_out_of_a_damaged_bam_error_unless_debugging(
+    sim_bams: dict[str, Path], tmp_path: Path
+) -> None:
+    # htslib writes to the real standard error, which only a real process shows.
+    bad = _corrupt(sim_bams["dx38"], tmp_path / "rot.bam")
+    run = run_cli_process(["call", str(bad), "--json", str(tmp_path / "r.json")])
+    assert run.code == 2
+    [line] = run.stderr.splitlines()
+    assert line.startswith("mrd: error: ") and "corrupt or truncated while reading" in line
+    debug = run_cli_process(["-vv", "call", str(bad), "--json", str(tmp_path / "r.json")])
+    assert debug.code == 2 and "[E::" in debug.stderr  # the low-level detail, when asked for
 
 
 def test_call_refuses_a_bam_of_the_other_build(
@@ -453,6 +466,19 @@ def test_monitor_reports_a_bad_follow_up_in_one_line_and_keeps_its_files_out(
     _assert_only_the_bad_sample_failed(run, out, BAD_FILES[kind][2], bad.name)
     assert _tree(tmp_path, skip=out) == before  # nothing written outside --out
     assert list(workdir.iterdir()) == []
+
+
+def test_monitor_workers_keep_htslib_lines_out_of_a_failed_sample(
+    sim_bams: dict[str, Path], run_folder: Path, tmp_path: Path
+) -> None:
+    # Spawned workers start with htslib's default verbosity: they must set it as the parent did.
+    bad = _corrupt(sim_bams["fu38"], run_folder / "rot.bam")
+    sheet = _sheet(run_folder, _patient("dx.bam", bad.name))
+    out = tmp_path / "out"
+    run = run_cli_process(["monitor", str(sheet), "--out", str(out), "--workers", "2"])
+    assert run.code == 1, run.stderr
+    assert "[E::" not in run.stderr and "[W::" not in run.stderr
+    assert [x for x in run.stderr.splitlines() if x.startswith("mrd: sample P1-FU failed: ")]
 
 
 def test_monitor_refuses_a_follow_up_of_the_other_build(

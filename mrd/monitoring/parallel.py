@@ -184,13 +184,18 @@ def _start_worker(modules: tuple[str, ...], level: int, log_format: str | None) 
     """Set up a fresh worker (module level, so that spawn can pickle it).
 
     A spawned process starts with no logging set up: without this, ``--quiet`` would not
-    quieten it and its warnings would lose their ``WARNING mrd...`` prefix. Then ``modules``
-    are imported once, before the first task.
+    quieten it, its warnings would lose their ``WARNING mrd...`` prefix, and htslib would
+    print its own lines above a failing sample's error (see
+    :func:`mrd.ngs.alignment.show_htslib_messages`). Then ``modules`` are imported once,
+    before the first task.
     """
     if log_format is not None:
         logging.basicConfig(level=level, format=log_format, force=True)
     else:
         logging.getLogger().setLevel(level)
+    from mrd.ngs.alignment import show_htslib_messages
+
+    show_htslib_messages(level <= logging.DEBUG)
     for name in modules:
         importlib.import_module(name)
 

@@ -34,6 +34,21 @@ _CRAM3_EOF = bytes.fromhex(
 )
 
 
+def show_htslib_messages(shown: bool) -> None:
+    """Let htslib print its own diagnostics to standard error, or keep them back.
+
+    htslib writes straight to file descriptor 2, so a damaged BAM gives lines such as
+    ``[E::bgzf_uncompress] Inflate operation failed`` above the one line in which mrd says the
+    same thing in words a lab can act on. The command line keeps them for debug output (-vv),
+    where the low-level detail helps; a library caller keeps htslib's default. The setting is
+    per process: forked processes inherit it, spawned ones must set it again.
+    """
+    pysam.set_verbosity(_HTSLIB_WARNINGS if shown else 0)
+
+
+_HTSLIB_WARNINGS = 3  # htslib's default level: errors and warnings
+
+
 class AlignmentFormat(str, enum.Enum):
     """Formats we read; SAM is refused because it cannot be fetched by region."""
 
