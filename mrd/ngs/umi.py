@@ -311,21 +311,6 @@ def _cigar_extent(text: object) -> _Extent | None:
     return _extent_of(text) if isinstance(text, str) and text else None
 
 
-def _unclipped_span(reference_start: int, extent: _Extent) -> tuple[int, int]:
-    return reference_start - extent.lead, reference_start + extent.span + extent.trail
-
-
-def _five_prime(reference_start: int, extent: _Extent, is_reverse: bool) -> int:
-    start, end = _unclipped_span(reference_start, extent)
-    return end if is_reverse else start
-
-
-def _own_extent(read: pysam.AlignedSegment) -> _Extent | None:
-    if read.flag & 0x4 or read.reference_id < 0:  # unmapped
-        return None
-    return _cigar_extent(read.cigarstring)
-
-
 def fragment_position(read: pysam.AlignedSegment) -> PositionKey | None:
     """The :class:`PositionKey` of the fragment ``read`` belongs to, or None if it is unplaced.
 
@@ -334,39 +319,64 @@ def fragment_position(read: pysam.AlignedSegment) -> PositionKey | None:
     the mapped starts and ``|TLEN|`` instead, which they still agree on. Single-end reads and reads
     whose mate is unmapped use their own unclipped span.
     """
-    flag = read.flag  # one attribute read instead of one per property (a per-record path)
-    cigar = _own_extent(read)
-    mate_mapped = flag & 0x1 and not flag & 0x8 and read.next_reference_id >= 0
-    if not mate_mapped:
-        if cigar is None:
-            return None
-        start, end = _unclipped_span(int(read.reference_start), cigar)
-        reference_id = int(read.reference_id)
-        return PositionKey(reference_id, start, end, reference_id)
-    mate_reference = int(read.next_reference_id)
-    mate_start = int(read.next_reference_start)
-    mate_cigar = _cigar_extent(_tag(read, "MC"))
-    if mate_cigar is not None:
-        mate_end = (mate_reference, _five_prime(mate_start, mate_cigar, bool(flag & 0x20)))
-        if cigar is None:
-            start, end = _unclipped_span(mate_start, mate_cigar)
-            return PositionKey(mate_reference, start, end, mate_reference)
-        own_end = (
-            int(read.reference_id),
-            _five_prime(int(read.reference_start), cigar, bool(flag & 0x10)),
+    key = _fragment_key(read, read.flag)
+    return None if key is None else PositionKey(*key)
+
+
+_Key = tuple[int, int, int, int]
+_UNPLACED: _Key = (-1, 0, 0, -1)
+
+
+def _own_key(read: pysam.AlignedSegment, flag: int) -> _Key | None:
+    """A read's own unclipped span as a fragment key, or None when it is unmapped."""
+    reference_id = read.reference_id
+    if flag & 0x4 or reference_id < 0:
+        return None
+    extent = _cigar_extent(read.cigarstring)
+    if extent is None:
+        return None
+    start = read.reference_start
+    return (reference_id, start - extent.lead, start + extent.span + extent.trail, reference_id)
+
+
+def _fragment_key(read: pysam.AlignedSegment, flag: int) -> _Key | None:
+    """:func:`fragment_position` as a plain tuple, for the collector's per-record path.
+
+    Each attribute is read once and the arithmetic is written out: at millions of records a
+    helper call or a named tuple costs as much as reading the record.
+    """
+    mate_reference = read.next_reference_id
+    if flag & 0x9 != 0x1 or mate_reference < 0:  # single-end, or the mate is unmapped
+        return _own_key(read, flag)
+    mate_start = read.next_reference_start
+    mate = _cigar_extent(_tag(read, "MC"))
+    reference_id = read.reference_id
+    own = None if flag & 0x4 or reference_id < 0 else _cigar_extent(read.cigarstring)
+    if mate is not None:
+        if own is None:
+            mate_right = mate_start + mate.span + mate.trail
+            return (mate_reference, mate_start - mate.lead, mate_right, mate_reference)
+        mate_end = mate_start + mate.span + mate.trail if flag & 0x20 else mate_start - mate.lead
+        start = read.reference_start
+        own_end = start + own.span + own.trail if flag & 0x10 else start - own.lead
+        if (reference_id, own_end) <= (mate_reference, mate_end):
+            return (reference_id, own_end, mate_end, mate_reference)
+        return (mate_reference, mate_end, own_end, reference_id)
+    if own is None:
+        return (mate_reference, mate_start, mate_start, mate_reference)
+    start = read.reference_start
+    if reference_id == mate_reference:
+        left = min(start, mate_start)
+        span = abs(read.template_length)
+        return (
+            mate_reference,
+            left,
+            left + span if span else max(start, mate_start),
+            mate_reference,
         )
-        (left_ref, left), (right_ref, right) = sorted((own_end, mate_end))
-        return PositionKey(left_ref, left, right, right_ref)
-    if cigar is None:
-        return PositionKey(mate_reference, mate_start, mate_start, mate_reference)
-    own = (int(read.reference_id), int(read.reference_start))
-    if own[0] == mate_reference:
-        left = min(own[1], mate_start)
-        span = abs(int(read.template_length))
-        right = left + span if span else max(own[1], mate_start)
-        return PositionKey(mate_reference, left, right, mate_reference)
-    (left_ref, left), (right_ref, right) = sorted((own, (mate_reference, mate_start)))
-    return PositionKey(left_ref, left, right, right_ref)
+    if (reference_id, start) <= (mate_reference, mate_start):
+        return (reference_id, start, mate_start, mate_reference)
+    return (mate_reference, mate_start, start, reference_id)
 
 
 @dataclass(frozen=True)
@@ -660,15 +670,17 @@ def _one_sided_end(read: pysam.AlignedSegment) -> tuple[int, int] | None:
     Such a template knows only one end of its fragment, so its own span is not the fragment's key
     and would put it in a family apart from the fully placed copies of the same molecule.
     """
-    if read.is_secondary or read.is_supplementary or not read.is_paired:
+    flag = read.flag
+    if flag & 0x901 != 0x1 or not (flag & 0x8 or read.next_reference_id < 0):
+        return None  # secondary, supplementary, single-end, or the mate is placed
+    return _five_prime_end(_own_key(read, flag), flag)
+
+
+def _five_prime_end(key: _Key | None, flag: int) -> tuple[int, int] | None:
+    """The 5' end of a read whose own span is ``key`` (see :func:`_own_key`)."""
+    if key is None:
         return None
-    if not (read.mate_is_unmapped or read.next_reference_id < 0):
-        return None
-    cigar = _own_extent(read)
-    if cigar is None:
-        return None
-    end = _five_prime(int(read.reference_start), cigar, bool(read.is_reverse))
-    return int(read.reference_id), end
+    return key[0], key[2] if flag & 0x10 else key[1]
 
 
 class _AnchorIndex:
@@ -841,27 +853,22 @@ def group_families(
     )
 
 
-_FLAG_BITS = 16
-
-
-def _rank(read: pysam.AlignedSegment) -> int:
-    """:func:`_record_order` without its text tie-breaks, packed into one 73-bit integer.
+def _rank(read: pysam.AlignedSegment, flag: int) -> int:
+    """:func:`_record_order` without its text tie-breaks and the flag, packed into an int64.
 
     The text tie-breaks only order records of one template that share flags and position, which
     the records that give a template its UMI and key never do. Fields, high to low: kind
     (secondary, supplementary, unmapped, read 2), reference id + 1 (20 bits), start + 1 (33
-    bits), flag (16 bits). :class:`TemplateCollector` stores it as two columns: the bits above
-    the flag (which fit an int64) and the flag.
+    bits). The flag, which :func:`_record_order` compares next, is a column of its own in
+    :class:`TemplateCollector`.
     """
-    flag = read.flag
     kind = (
         (flag >> 8 & 1) << 3  # secondary
         | (flag >> 11 & 1) << 2  # supplementary
         | (flag >> 2 & 1) << 1  # unmapped
         | (flag >> 7 & 1)  # read 2
     )
-    place = (read.reference_id + 1) << 33 | (read.reference_start + 1)
-    return (kind << 53 | place) << _FLAG_BITS | flag
+    return kind << 53 | (read.reference_id + 1) << 33 | (read.reference_start + 1)
 
 
 _NO_UMI = -1
@@ -951,7 +958,7 @@ class TemplateCollector:
 
     Deep targeted data put millions of records in one window; holding them all (as
     :func:`group_families` does), or an object per template, costs gigabytes. The collector
-    appends what grouping uses of each record to typed columns (about 42 bytes a record): the
+    appends what grouping uses of each record to typed columns (42 bytes a record): the
     template id chosen by the caller (e.g. a hash of the query name), the record's rank, its
     UMI packed into an integer (see :func:`_umi_code`), its fragment key and, for the rare
     record whose mate is unmapped, its one-sided end. :meth:`group` then picks each template's
@@ -978,19 +985,22 @@ class TemplateCollector:
         """Take one record of template ``template`` into account."""
         if self._closed:
             raise RuntimeError("this TemplateCollector has been grouped already")
-        rank = _rank(read)
+        flag = read.flag
         code = _rx_code(_tag(read, "RX")) if self.umi_source is UmiSource.RX else None
         if code is None:
             code = self._code(umi_from_read(read, self.umi_source))
-        anchor = _one_sided_end(read)
-        if anchor is not None:
-            self._anchors[len(self._template)] = anchor
+        key = _fragment_key(read, flag)
+        if key is None:
+            self._position.extend(_UNPLACED)
+        else:
+            self._position.extend(key)
+            # As _one_sided_end, whose own span the key then is: a primary read, mate unmapped.
+            if flag & 0x901 == 0x1 and (flag & 0x8 or read.next_reference_id < 0):
+                self._anchors[len(self._template)] = (key[0], key[2] if flag & 0x10 else key[1])
         self._template.append(template)
-        self._rank.append(rank >> _FLAG_BITS)
-        self._flag.append(rank & 0xFFFF)
+        self._rank.append(_rank(read, flag))
+        self._flag.append(flag)
         self._umi.append(code)
-        position = fragment_position(read)
-        self._position.extend((-1, 0, 0, -1) if position is None else position)
 
     def _code(self, umi: Umi | None) -> int:
         """A UMI's packed code; one that has none is kept as an object, coded -2 - its index."""
