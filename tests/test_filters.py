@@ -6,6 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from mrd.ngs import DropReason, FilterCounts, ReadFilter
+from mrd.ngs.filters import quality_sum
 
 _HEADER = pysam.AlignmentHeader.from_dict({"SQ": [{"SN": "chr13", "LN": 114364328}]})
 
@@ -51,6 +52,32 @@ def test_read_without_qualities_is_not_trusted():
     read = _read()
     read.query_qualities = None
     assert ReadFilter().classify(read) is DropReason.LOW_BASE_QUALITY
+
+
+@given(st.binary(max_size=700))
+def test_quality_sum_is_the_exact_sum_at_any_length_and_value(data):
+    assert quality_sum(data) == sum(data)
+    assert quality_sum(pysam.qualitystring_to_array(bytes(b % 94 + 33 for b in data))) == sum(
+        b % 94 for b in data
+    )
+
+
+@pytest.mark.parametrize("length", [255, 256, 257, 258, 1000])
+def test_quality_sum_at_the_checksum_modulus(length):
+    # 256 bytes of 255 come closest to Adler-32's modulus; one more and the fast path would wrap.
+    assert quality_sum(bytes([255]) * length) == 255 * length
+    assert quality_sum(bytes([254]) * length) == 254 * length
+
+
+@given(st.lists(st.integers(0, 93), min_size=1, max_size=400), st.floats(0, 60))
+def test_mean_quality_filter_matches_the_plain_mean(qualities, threshold):
+    read = _read()
+    read.cigarstring = f"{len(qualities)}M"
+    read.query_sequence = "A" * len(qualities)
+    read.query_qualities = pysam.qualitystring_to_array("".join(chr(q + 33) for q in qualities))
+    low = sum(qualities) < threshold * len(qualities)
+    reason = ReadFilter(min_mean_base_quality=threshold).classify(read)
+    assert (reason is DropReason.LOW_BASE_QUALITY) == low
 
 
 def test_only_split_alignments_keep_evidence():

@@ -10,6 +10,8 @@ record) but are still handed to marker code, because long FLT3-ITDs show up only
 from __future__ import annotations
 
 import enum
+import zlib
+from array import array
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -72,9 +74,26 @@ class ReadFilter:
         qualities = read.query_qualities
         if qualities is None or len(qualities) == 0:
             return DropReason.LOW_BASE_QUALITY
-        if sum(qualities) < self.min_mean_base_quality * len(qualities):
+        if quality_sum(qualities) < self.min_mean_base_quality * len(qualities):
             return DropReason.LOW_BASE_QUALITY
         return None
+
+
+_ADLER_MODULUS = 65521
+_ADLER_EXACT = (_ADLER_MODULUS - 2) // 255  # 256 bytes: 1 + their sum stays below the modulus
+
+
+def quality_sum(qualities: bytes | bytearray | memoryview | array[int]) -> int:
+    """The sum of a read's base qualities (bytes, as pysam's ``query_qualities`` holds them).
+
+    Every record is filtered, and ``sum()`` over pysam's array costs about 0.9 microseconds a
+    read of 150 bases, a tenth of ``mrd call``'s time. The first half of an Adler-32 checksum
+    (zlib, in C) is one plus the byte sum, modulo 65521: exact for up to 256 bytes, whatever
+    their values, and seven times faster. Longer reads are summed the slow way.
+    """
+    if len(qualities) <= _ADLER_EXACT:
+        return (zlib.adler32(qualities) & 0xFFFF) - 1
+    return sum(qualities)
 
 
 @dataclass
