@@ -151,7 +151,7 @@ class _ReadView:
     sequence: str
     forward: bool  # the read's 5' end is on the left (plus-strand read)
     form: str  # how the aligner showed anything unusual about it
-    placement: tuple[str, bool, set[int]] | None = None  # set by _placement
+    placement: _Placement | None = None  # set by _placement
 
     @property
     def length(self) -> int:
@@ -314,6 +314,10 @@ def _read_window(
     return _WindowReads(clean_reads, realign, collector)
 
 
+_Placement = tuple[str, bool, frozenset[int]]
+"""Plus-strand bases, whether the 5' end is left, and the diagonals of the first and last seed."""
+
+
 def _oriented(index: WindowIndex, view: _ReadView) -> tuple[str, bool, list[tuple[int, int]]]:
     """Plus-strand bases of a realigned read, whether its 5' end is left, and its seeds.
 
@@ -322,11 +326,15 @@ def _oriented(index: WindowIndex, view: _ReadView) -> tuple[str, bool, list[tupl
     it (see :func:`_placement`) is kept on the view, so it is computed once.
     """
     sequence, forward, seeds = _orient(index, view)
-    view.placement = (sequence, forward, {seeds[0][1], seeds[-1][1]} if seeds else set())
+    view.placement = (sequence, forward, _end_seed_diagonals(seeds))
     return sequence, forward, seeds
 
 
-def _placement(index: WindowIndex, view: _ReadView) -> tuple[str, bool, set[int]]:
+def _end_seed_diagonals(seeds: list[tuple[int, int]]) -> frozenset[int]:
+    return frozenset((seeds[0][1], seeds[-1][1])) if seeds else frozenset()
+
+
+def _placement(index: WindowIndex, view: _ReadView) -> _Placement:
     """Plus-strand bases, strand, and the diagonals of the first and last seed of a read."""
     if view.placement is None:
         _oriented(index, view)
@@ -372,21 +380,20 @@ def _discover(
     """
     candidates: dict[Insertion, _Candidate] = {a: _Candidate(a, tracked=True) for a in known}
     junctions = junctions if junctions is not None else set()
+    # Deep data repeat the same bases many times (every NPM1 mutant read starting at one
+    # place, say), so each distinct sequence is realigned once; its reads share the outcome.
+    seen: dict[tuple[str, bool], tuple[_Placement, bool, Insertion | None]] = {}
     for realigned, view in enumerate(views, start=1):
         if realigned > settings.max_reads_per_candidate_pass:
             break
-        sequence, _, seeds = _oriented(index, view)
-        junction = find_junction(
-            index,
-            sequence,
-            as_bytes(sequence),
-            seeds,
-            min_anchor=settings.seed_anchor,
-            min_gain=settings.min_margin,
-        )
-        if junction is None or junction.shift < settings.min_length:
-            continue
-        allele = insertion_allele(index.sequence, junction)
+        key = (view.sequence, view.form == "unmapped_mate")
+        outcome = seen.get(key)
+        if outcome is None:
+            outcome = seen[key] = _realign(index, view, settings)
+        placement, flips, allele = outcome
+        forward = view.forward != flips  # the shared outcome may be of a read of the other strand
+        sequence, _, diagonals = placement
+        view.placement = placement if placement[1] == forward else (sequence, forward, diagonals)
         if allele is None:
             continue
         junctions.add(view.template)
@@ -407,6 +414,29 @@ def _discover(
     ]
     tracked = sum(c.tracked for c in kept)
     return kept[: max(settings.max_candidates, tracked)]
+
+
+def _realign(
+    index: WindowIndex, view: _ReadView, settings: InsertionSettings
+) -> tuple[_Placement, bool, Insertion | None]:
+    """A read's placement, whether orienting it flipped it, and the insertion it shows if any.
+
+    Depends on the read's bases (and whether it is unmapped) only, not on its strand or
+    template: :func:`_discover` shares it between reads with the same bases.
+    """
+    sequence, forward, seeds = _orient(index, view)
+    placement = (sequence, forward, _end_seed_diagonals(seeds))
+    junction = find_junction(
+        index,
+        sequence,
+        as_bytes(sequence),
+        seeds,
+        min_anchor=settings.seed_anchor,
+        min_gain=settings.min_margin,
+    )
+    if junction is None or junction.shift < settings.min_length:
+        return placement, forward != view.forward, None
+    return placement, forward != view.forward, insertion_allele(index.sequence, junction)
 
 
 def _shadows(candidate: _Candidate, other: _Candidate, ratio: float) -> bool:
