@@ -623,16 +623,23 @@ def _count_anchored_wt(
         clone.counting.add("anchored_wt", template)
 
 
-def _count_realigned(
+_Fit = tuple[_Clone | None, int, int, bool]
+"""Where a realigned read lies: the clone it fits (None: the wild type), its first and last
+window offset, and whether it crosses that clone's junction."""
+
+
+def _fit(
     clones: list[_Clone],
     index: WindowIndex,
-    view: _ReadView,
-    library: Library,
+    sequence: str,
+    diagonals: frozenset[int],
     settings: InsertionSettings,
-) -> None:
-    sequence, forward, diagonals = _placement(index, view)
-    if not diagonals:
-        return
+) -> _Fit | None:
+    """The best placement of a read's bases among the wild type and the clones, or None.
+
+    Depends on the bases and seed diagonals only, so :func:`_quantify` shares it between reads
+    with the same bases. None when the read is anchored too briefly to count.
+    """
     read = as_bytes(sequence)
     reference = index.reference
     best_wt: tuple[int, int] | None = None  # (mismatches, offset)
@@ -655,9 +662,15 @@ def _count_realigned(
     placed = on.haplotype.padded if on is not None else reference
     lo_read, hi_read = _span(placed.matches(read, offset))
     if hi_read - lo_read < 2 * settings.min_anchor:
-        return
+        return None
     lo, hi = offset + lo_read, offset + hi_read - 1
-    shows = on is not None and on.crosses_junction(lo, hi)
+    return on, lo, hi, on is not None and on.crosses_junction(lo, hi)
+
+
+def _count_realigned(
+    clones: list[_Clone], view: _ReadView, forward: bool, fit: _Fit, library: Library
+) -> None:
+    on, lo, hi, shows = fit
     template = view.template
     for clone in clones:
         counting = clone.counting
@@ -689,8 +702,18 @@ def _quantify(
     settings: InsertionSettings,
 ) -> list[Tally]:
     _count_clean(clones, reads.clean, library)
+    fits: dict[tuple[str, frozenset[int]], _Fit | None] = {}
     for view in reads.realign[: settings.max_reads_per_candidate_pass]:
-        _count_realigned(clones, index, view, library, settings)
+        sequence, forward, diagonals = _placement(index, view)
+        if not diagonals:
+            continue
+        key = (sequence, diagonals)
+        if key in fits:
+            fit = fits[key]
+        else:
+            fit = fits[key] = _fit(clones, index, sequence, diagonals, settings)
+        if fit is not None:
+            _count_realigned(clones, view, forward, fit, library)
     tallies = []
     for clone in clones:
         tallies.append(clone.counting.tally())
