@@ -702,6 +702,29 @@ def test_packed_umi_code_stands_for_exactly_its_umi(
         assert (other.canonical, other.strand) == (umi.canonical, umi.strand)
 
 
+_RX_TEXT = st.one_of(
+    st.text(alphabet="ACGTacgt-+", max_size=30),
+    st.text(alphabet="ACGTN-+ _1\u00df\u00e5", max_size=30),
+    st.builds(
+        lambda a, b, sep: a + sep + b,
+        st.text(alphabet="ACGT", max_size=14),
+        st.text(alphabet="ACGT", max_size=14),
+        st.sampled_from(["-", "+", ""]),
+    ),
+)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(_RX_TEXT)
+def test_rx_text_packs_as_its_parsed_umi(text: str) -> None:
+    # An RX of plain bases is packed straight from its text; the code must be the one its
+    # parsed UMI has, and text that parses to no UMI (or to one without a code) must say so.
+    from mrd.ngs.umi import _NO_UMI, _rx_code, _umi_code
+
+    umi = umi_from_rx(text)
+    assert _rx_code(text) == (_NO_UMI if umi is None else _umi_code(umi))
+
+
 def _umi_from_parts(first: str, second: str | None) -> Umi | None:
     return umi_from_rx(first if second is None else f"{first}-{second}")
 

@@ -914,8 +914,33 @@ def _rx_code(value: object) -> int | None:
     return _rx_text_code(value)
 
 
-@functools.lru_cache(maxsize=65536)
+_DROP_ACGT = str.maketrans("", "", "ACGT")
+_SIMPLEX_SHIFT = _UMI_BASE_BITS + 5  # a simplex RX code: its length above its bases
+
+
 def _rx_text_code(value: str) -> int | None:
+    """:func:`_rx_code` of a text tag: an RX of upper-case ``ACGT`` halves is packed as it stands.
+
+    Deep UMI data hold hundreds of thousands of distinct RX values, too many for a cache, and
+    building a :class:`Umi` to pack costs microseconds; anything else (lower case, N bases,
+    junk, a UMI too long to pack) goes the general way.
+    """
+    if 0 < len(value) <= _UMI_MAX_BASES and not value.translate(_DROP_ACGT):  # simplex
+        return len(value) << _SIMPLEX_SHIFT | int(value.translate(_TO_DIGITS), 4)
+    first, sep, second = value.partition("-")
+    if not sep:
+        first, sep, second = value.partition("+")
+    bases = first + second
+    if not (first and second) or len(bases) > _UMI_MAX_BASES or bases.translate(_DROP_ACGT):
+        return _rx_text_code_of_umi(value)
+    low, high = (first, second) if first <= second else (second, first)
+    strand = 0 if first == second else 1 if first == low else 2
+    header = (strand << 5 | len(low)) << 5 | len(high)
+    return header << _UMI_BASE_BITS | int((low + high).translate(_TO_DIGITS), 4)
+
+
+@functools.lru_cache(maxsize=4096)
+def _rx_text_code_of_umi(value: str) -> int | None:
     umi = umi_from_rx(value)
     return _NO_UMI if umi is None else _umi_code(umi)
 
