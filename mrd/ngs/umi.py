@@ -972,7 +972,10 @@ def _first_where(mask: NDArray[np.bool_], starts: NDArray[np.intp]) -> NDArray[n
     Groups begin at ``starts``, as a template's records do once sorted by template and rank.
     """
     size = len(mask)
-    where = np.where(mask, np.arange(size), size)
+    if mask[starts].all():  # the usual case: each group's first record has it
+        return starts
+    where = np.arange(size)  # one array of record indices, not two (at ten million records)
+    where[~mask] = size
     first = np.minimum.reduceat(where, starts)
     ends = np.append(starts[1:], size)
     return np.where(first < ends, first, -1)
@@ -1069,7 +1072,7 @@ class _CollectedTemplates:
     """One row per template (sorted by id): what its best records showed."""
 
     ids: NDArray[np.int64]
-    records: NDArray[np.int64]
+    records: NDArray[np.int32]
     umi: NDArray[np.int64]
     position: NDArray[np.int32]  # (templates, 4); reference id -1 when unplaced
     anchors: dict[int, tuple[int, int]]  # template row -> one-sided 5' end
@@ -1092,7 +1095,7 @@ class _CollectedTemplates:
         starts = np.flatnonzero(np.append(True, ordered[1:] != ordered[:-1]))
         ids = ordered[starts]
         del ordered
-        records = np.diff(np.append(starts, len(order)))
+        records = np.diff(np.append(starts, len(order))).astype(np.int32)
         top = order[starts]
         anchors: dict[int, tuple[int, int]] = {}
         if collector._anchors:
@@ -1101,13 +1104,14 @@ class _CollectedTemplates:
             for record, row in zip(anchored.tolist(), rows.tolist(), strict=True):
                 if top[row] == record:  # only a template's best record gives its end
                     anchors[row] = collector._anchors[record]
-        del template
-        umi = np.frombuffer(columns.pop("umi"), dtype=np.int64)[order]
-        first = _first_where(umi != _NO_UMI, starts)
-        template_umi = np.where(first >= 0, umi[first], _NO_UMI)
+        del template, top
+        # Masks are put in template order, not the columns (a byte a record, not eight).
+        umi = np.frombuffer(columns.pop("umi"), dtype=np.int64)
+        first = _first_where((umi != _NO_UMI)[order], starts)
+        template_umi = np.where(first >= 0, umi[order[np.maximum(first, 0)]], _NO_UMI)
         del umi
         position = np.frombuffer(columns.pop("position"), dtype=np.int32).reshape(-1, 4)
-        first = _first_where(position[order, 0] >= 0, starts)
+        first = _first_where((position[:, 0] >= 0)[order], starts)
         template_position = np.full((len(ids), 4), -1, dtype=np.int32)
         placed = first >= 0
         template_position[placed] = position[order[first[placed]]]
