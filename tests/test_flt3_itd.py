@@ -287,3 +287,47 @@ def test_judge_library_is_the_share_of_the_four_commonest_starts(
     assert judge_library(np.asarray(starts, dtype=np.int64), share) == expected
     if all(abs(x) < 2**31 for x in starts):
         assert judge_library(np.asarray(starts, dtype=np.int32), share) == expected
+
+
+def test_reads_sharing_bases_share_discovery_but_keep_their_own_strand() -> None:
+    # Discovery realigns each distinct sequence once: reads with the same bases but another
+    # strand, template or layout (mapped, or an unmapped mate that must be turned round) must
+    # still end up with the placement and candidate they would get alone.
+    from mrd.catalog.windows import reference_window
+    from mrd.markers.flt3_itd import ItdSettings
+    from mrd.markers.insertions import _discover, _oriented, _ReadView
+    from mrd.markers.realign import WindowIndex, reverse_complement
+
+    window = reference_window("FLT3", Build.GRCH38)
+    index = WindowIndex(window.sequence)
+    settings = ItdSettings()
+    at = 700  # a 30-bp duplication in the middle of the window, read across its junction
+    itd = (
+        window.sequence[at - 80 : at]
+        + window.sequence[at - 30 : at]
+        + window.sequence[at : at + 40]
+    )
+    wild = window.sequence[at - 75 : at + 75]
+
+    def views() -> list[_ReadView]:
+        forms = ("soft_clip", "unmapped_mate")
+        layouts = [(fwd, form) for fwd in (True, False) for form in forms] * 2
+        made = [
+            _ReadView(i, seq, fwd, form)
+            for i, (fwd, form) in enumerate(layouts)
+            for seq in (itd, wild)
+        ]
+        turned = reverse_complement(itd)  # an unmapped mate stored the other way round
+        made += [
+            _ReadView(90, turned, True, "unmapped_mate"),
+            _ReadView(91, turned, False, "unmapped_mate"),
+        ]
+        return made
+
+    shared = views()
+    candidates = _discover(shared, index, settings)
+    assert [c.allele.length for c in candidates] == [30]
+    assert candidates[0].templates == {v.template for v in shared if v.sequence != wild}
+    for view, alone in zip(shared, views(), strict=True):
+        _oriented(index, alone)
+        assert view.placement == alone.placement, (view.template, view.form, view.forward)
