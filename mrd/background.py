@@ -52,7 +52,7 @@ from mrd.markers.realign import Insertion, left_normalise_insertion
 from mrd.markers.sites import count_site
 from mrd.markers.tracked import TrackedMarker
 from mrd.ngs.alignment import AlignmentSource, open_alignments
-from mrd.ngs.fetch import iter_region
+from mrd.ngs.fetch import has_records, iter_region
 from mrd.ngs.filters import ReadFilter
 from mrd.ngs.region import Region
 from mrd.output import write_json
@@ -409,11 +409,6 @@ def _region(source: AlignmentSource, window: ReferenceWindow) -> Region:
     return Region(source.genome.chrom(window.chrom), window.start, window.end, window.gene)
 
 
-def _has_reads(source: AlignmentSource, region: Region) -> bool:
-    region.check_against(source.lengths)
-    return next(source.file.fetch(*region.pysam_args), None) is not None
-
-
 def _opportunities(
     source: AlignmentSource, region: Region, read_filter: ReadFilter, settings: InsertionSettings
 ) -> float:
@@ -447,7 +442,7 @@ def _scan_gene(
 ) -> _GeneScan | None:
     """Scan one window of one normal; None when the normal has no reads there."""
     region = _region(source, window)
-    if not _has_reads(source, region):
+    if not has_records(source, region):
         return None
     settings = _settings(window.gene)
     scan = scan_insertions(source, window, read_filter=read_filter, settings=settings, known=known)

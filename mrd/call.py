@@ -47,9 +47,11 @@ from mrd.markers.realign import Insertion, left_normalise_insertion
 from mrd.markers.sites import count_site
 from mrd.markers.tracked import TrackedMarker
 from mrd.ngs.alignment import AlignmentSource, open_alignments
+from mrd.ngs.fetch import has_records
 from mrd.ngs.filters import FilterCounts, ReadFilter
 from mrd.ngs.region import Region
 from mrd.stats.sensitivity import Background, MarkerAssessment, SensitivitySettings
+from mrd.worker_setup import start_worker, worker_settings
 
 SCHEMA = "mrd-call"
 SCHEMA_VERSION = "1.0"
@@ -213,11 +215,6 @@ def call_sample_or_error(
         return None, str(cause)
 
 
-def _has_reads(source: AlignmentSource, region: Region) -> bool:
-    region.check_against(source.lengths)
-    return next(source.file.fetch(*region.pysam_args), None) is not None
-
-
 def _window_insertion(marker: TrackedMarker, window: ReferenceWindow) -> Insertion | None:
     """A tracked marker as an insertion allele of a catalog window, if it is one.
 
@@ -252,7 +249,7 @@ def _call_gene(
     window = reference_window(gene, source.genome.build)
     region = Region(source.genome.chrom(window.chrom), window.start, window.end, gene)
     counts = FilterCounts()
-    if not _has_reads(source, region):
+    if not has_records(source, region):
         return _GeneCall(TargetResult(gene, region, False, None, counts, 0))
     result: ItdResult | Npm1Result
     if gene == "FLT3":
@@ -314,8 +311,8 @@ def _call_genes(
     The windows share nothing until their findings are assessed, and reading each costs a
     Python loop over its records, so a second core nearly halves the wall time of one deep
     sample. Each process opens the file itself (pysam handles cannot cross processes). On Linux
-    the processes are forked, so they start at once and keep this process's logging settings;
-    elsewhere they are spawned.
+    the processes are forked, so they start at once; elsewhere they are spawned. Either way they
+    log, and let htslib speak, as this process does.
     """
     genes = settings.genes
     if workers <= 1 or len(genes) < 2:
@@ -323,7 +320,12 @@ def _call_genes(
     build = source.genome.build
     try:
         context = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
-        with ProcessPoolExecutor(min(workers, len(genes)), mp_context=context) as pool:
+        with ProcessPoolExecutor(
+            min(workers, len(genes)),
+            mp_context=context,
+            initializer=start_worker,
+            initargs=((), *worker_settings()),
+        ) as pool:
             futures = [
                 pool.submit(
                     _call_gene_in_file, source.path, reference, build, g, settings, known[g]

@@ -41,12 +41,16 @@ def header_bam(tmp_path: Path) -> HeaderBam:
     return make
 
 
-def write_genome_fasta(path: Path, build: Build, chr_prefix: bool, *, alter: bool = False) -> Path:
+def write_genome_fasta(
+    path: Path, build: Build, chr_prefix: bool, *, alter: bool = False, flank: bool = False
+) -> Path:
     """Write a bgzipped, faidx-indexed genome FASTA: N everywhere but the catalog windows.
 
     Chromosomes 13 and 5 get their true length so coordinates are real; the rest of the genome
     is left out, which is enough for CRAM decoding and --reference checks of targeted data.
     ``alter`` changes one base of each window, as a FASTA of a patched or other build would.
+    ``flank`` puts an A ten bases past each window's end: outside what the reference check
+    compares, but inside what reads crossing the window's edge cover.
     """
     genome = GenomeInfo(build, chr_prefix)
     lengths = dict(header_lengths(build, chr_prefix))
@@ -61,6 +65,8 @@ def write_genome_fasta(path: Path, build: Build, chr_prefix: bool, *, alter: boo
             out.write(f">{chrom}\n".encode())
             length = lengths[chrom]
             start = window.start - 1
+            if flank:
+                seq += "N" * 10 + "A"
             for offset in range(0, length, line):
                 chunk_end = min(offset + line, length)
                 chunk = bytearray(b"N" * (chunk_end - offset))

@@ -65,6 +65,30 @@ def _corrupt(bam: Path, target: Path) -> Path:
     return target
 
 
+def _damaged_where_a_window_starts(bam: Path, target: Path) -> Path:
+    """A BAM whose block holding the FLT3 window's first record no longer inflates.
+
+    The first read of a window is what tells mrd the window has reads at all, so the damage
+    is met there, before the window is read.
+    """
+    from mrd.catalog import reference_window
+
+    window = reference_window("FLT3", Build.GRCH38)
+    with pysam.AlignmentFile(str(bam)) as source:
+        while True:
+            offset = source.tell()  # virtual: the block's file offset, then 16 bits within it
+            read = next(source)
+            if read.reference_name == "chr13" and (read.reference_end or 0) >= window.start:
+                break
+    data = bytearray(bam.read_bytes())
+    block = offset >> 16
+    for i in range(block + 40, block + 296):  # past the 18-byte block header
+        data[i] ^= 0xFF
+    target.write_bytes(bytes(data))
+    shutil.copy(f"{bam}.bai", f"{target}.bai")
+    return target
+
+
 def _unsorted(bam: Path, target: Path) -> Path:
     pysam.sort("-n", "-o", str(target), str(bam))
     return target
@@ -87,6 +111,50 @@ def _cram(bam: Path, target: Path, fasta: Path) -> Path:
     return target
 
 
+def _cram_past_the_window(bam: Path, target: Path, fasta: Path) -> Path:
+    """A CRAM that needs its reference (none embedded), with a few reads past the FLT3 window.
+
+    Reads past the window make the slices' reference span, which htslib checksums when it
+    decodes, reach beyond what mrd's own reference check compares.
+    """
+    from mrd.catalog import reference_window
+
+    window = reference_window("FLT3", Build.GRCH38)
+    plus = target.with_suffix(".plus.bam")
+    with pysam.AlignmentFile(str(bam)) as source:
+        records = list(source.fetch(until_eof=True))
+        layout = source.header.to_dict()
+    # Without an embedded reference, htslib wants a checksum for every @SQ; the test FASTA
+    # holds chromosomes 13 and 5 only, so the others (which no read uses) get a dummy one.
+    with pysam.FastaFile(str(fasta)) as genome:
+        held = set(genome.references)
+    for sq in layout["SQ"]:
+        if sq["SN"] not in held:
+            sq["M5"] = "0" * 32
+    header = pysam.AlignmentHeader.from_dict(layout)
+    records = [pysam.AlignedSegment.from_dict(r.to_dict(), header) for r in records]
+    for i in range(5):
+        read = pysam.AlignedSegment(header)
+        read.query_name = f"past{i}"
+        read.reference_id = header.get_tid("chr13")
+        read.reference_start = window.end - 100 + 10 * i  # 0-based: ends past the window
+        read.mapping_quality = 60
+        read.cigarstring = "150M"
+        read.query_sequence = "ACGT" * 37 + "AC"
+        read.query_qualities = pysam.qualitystring_to_array("I" * 150)
+        records.append(read)
+    records.sort(key=lambda r: (r.reference_id < 0, r.reference_id, r.reference_start))
+    with pysam.AlignmentFile(str(plus), "wb", header=header) as out:
+        for read in records:
+            out.write(read)
+    pysam.index(str(plus))
+    options = ("--output-fmt-option", "embed_ref=0")
+    pysam.samtools.view("-C", *options, "-T", str(fasta), "-o", str(target), str(plus),
+                        catch_stdout=False)  # fmt: skip
+    pysam.index(str(target))
+    return target
+
+
 def _not_bam(bam: Path, target: Path) -> Path:
     target.write_text("sample\tvaf\nP1\t0.3\n")
     return target
@@ -98,6 +166,11 @@ Maker = Callable[[Path, Path], Path]
 BAD_FILES: dict[str, tuple[str, Maker | None, str]] = {
     "truncated": ("cut.bam", _truncated, "truncated or corrupt"),
     "corrupt": ("rot.bam", _corrupt, "corrupt or truncated while reading"),
+    "damaged where a window starts": (
+        "start.bam",
+        _damaged_where_a_window_starts,
+        "corrupt or truncated while reading chr13",
+    ),
     "missing index": ("noindex.bam", lambda b, t: _copy(b, t, index=False), "has no index"),
     "unsorted": ("byname.bam", _unsorted, "not coordinate-sorted"),
     "no reads at the targets": ("empty.bam", _no_reads, "no reads in any target window"),
@@ -242,6 +315,20 @@ def test_call_refuses_a_cram_reference_of_other_bases(
     altered = write_genome_fasta(tmp_path / "altered.fa.gz", Build.GRCH38, True, alter=True)
     run = run_cli(["call", str(cram), "--reference", str(altered), *_call_outputs(tmp_path)])
     _assert_one_error_line(run, "altered.fa.gz", "disagrees with the GRCh38 catalog")
+
+
+def test_call_names_the_reference_when_a_cram_does_not_decode_with_it(
+    sim_bams: dict[str, Path], grch38_fasta: Path, tmp_path: Path
+) -> None:
+    # Bases that differ just past a window pass the reference check, but htslib's checksum of
+    # the slice fails; its own message is kept back, so mrd's line must name the reference.
+    cram = _cram_past_the_window(sim_bams["dx38"], tmp_path / "s.cram", grch38_fasta)
+    other = write_genome_fasta(tmp_path / "other.fa.gz", Build.GRCH38, True, flank=True)
+    run = run_cli_process(["call", str(cram), "--reference", str(other), *_call_outputs(tmp_path)])
+    assert run.code == 2, run.stderr
+    [line] = run.stderr.splitlines()
+    assert line.startswith("mrd: error: ") and "s.cram could not be decoded" in line
+    assert "--reference is not the FASTA it was written with" in line
 
 
 def test_call_refuses_a_cram_without_its_reference(

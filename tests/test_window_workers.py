@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -46,16 +48,21 @@ def test_tracked_markers_reach_the_window_processes(tmp_path: Path) -> None:
     assert _stable(parallel) == _stable(serial)
 
 
-def test_damage_found_in_a_window_process_is_the_same_one_line_error(tmp_path: Path) -> None:
-    # Damaged inside its blocks, complete at both ends: only the window processes meet it.
+def _rotten(folder: Path) -> Path:
+    """The DX BAM damaged inside its blocks, complete at both ends: only reading finds it."""
     data = bytearray((DEMO / "P001-DX.bam").read_bytes())
     for share in (0.2, 0.4, 0.6, 0.8):
         start = int(len(data) * share)
         for i in range(start, start + 256):
             data[i] ^= 0xFF
-    bam = tmp_path / "rot.bam"
+    bam = folder / "rot.bam"
     bam.write_bytes(bytes(data))
-    shutil.copy(DEMO / "P001-DX.bam.bai", tmp_path / "rot.bam.bai")
+    shutil.copy(DEMO / "P001-DX.bam.bai", folder / "rot.bam.bai")
+    return bam
+
+
+def test_damage_found_in_a_window_process_is_the_same_one_line_error(tmp_path: Path) -> None:
+    bam = _rotten(tmp_path)
     with pytest.raises(InputFileError, match="corrupt or truncated while reading"):
         call_sample(bam, settings=SETTINGS, workers=2)
     out = tmp_path / "rot.json"
@@ -85,3 +92,25 @@ def test_window_processes_do_not_repeat_the_files_warnings(tmp_path: Path) -> No
     assert run.code == 0, run.stderr
     assert run.stderr.count("is older than the file") == 1
     assert run.stderr.count("older than the data file") <= 1
+
+
+# ``mrd call`` as on macOS and Windows, where the window processes are spawned, not forked.
+_SPAWNED = """
+import sys, types, mrd.call
+mrd.call.sys = types.SimpleNamespace(platform="darwin")
+from mrd.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_spawned_window_processes_keep_htslib_quiet_as_the_command_does(tmp_path: Path) -> None:
+    # A spawned process starts with htslib's default verbosity; it must take the parent's,
+    # or htslib's own lines about the damage come before mrd's one line.
+    bam = _rotten(tmp_path)
+    out = tmp_path / "rot.json"
+    command = [sys.executable, "-c", _SPAWNED, "call", str(bam), "--workers", "2"]
+    run = subprocess.run([*command, "--json", str(out)], capture_output=True, text=True)
+    assert run.returncode == 2
+    [line] = run.stderr.splitlines()
+    assert line.startswith("mrd: error: ") and "corrupt or truncated while reading" in line
+    assert not out.exists()

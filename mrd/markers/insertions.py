@@ -151,7 +151,7 @@ class _ReadView:
     sequence: str
     forward: bool  # the read's 5' end is on the left (plus-strand read)
     form: str  # how the aligner showed anything unusual about it
-    placement: _Placement | None = None  # set by _placement
+    placement: _Placement | None = None  # set by _discover, or by _placement on demand
 
     @property
     def length(self) -> int:

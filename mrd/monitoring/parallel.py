@@ -14,7 +14,6 @@ instead of ending the run, so one bad sample never costs the other samples' work
 from __future__ import annotations
 
 import importlib
-import logging
 import multiprocessing
 import os
 import sys
@@ -25,6 +24,7 @@ from dataclasses import dataclass
 from typing import IO, Any, Generic, Protocol, TypeVar
 
 from mrd.errors import MissingDependencyError, MrdError
+from mrd.worker_setup import start_worker, worker_settings
 
 __all__ = [
     "DaskRunner",
@@ -102,8 +102,8 @@ class ProcessRunner(Generic[K, T, R]):
         self._pool = ProcessPoolExecutor(
             max_workers=workers,
             mp_context=multiprocessing.get_context("spawn"),
-            initializer=_start_worker,
-            initargs=(tuple(preload), *_log_settings()),
+            initializer=start_worker,
+            initargs=(tuple(preload), *worker_settings()),
         )
         self._pending: dict[Future[R], K] = {}
 
@@ -171,33 +171,6 @@ class DaskRunner(Generic[K, T, R]):
     def close(self) -> None:
         """Disconnect; the cluster itself belongs to whoever started it."""
         self._client.close()
-
-
-def _log_settings() -> tuple[int, str | None]:
-    """This process's root log level and format, for workers to log the same way."""
-    root = logging.getLogger()
-    formats = [h.formatter._fmt for h in root.handlers if h.formatter is not None]
-    return root.level, formats[0] if formats else None
-
-
-def _start_worker(modules: tuple[str, ...], level: int, log_format: str | None) -> None:
-    """Set up a fresh worker (module level, so that spawn can pickle it).
-
-    A spawned process starts with no logging set up: without this, ``--quiet`` would not
-    quieten it, its warnings would lose their ``WARNING mrd...`` prefix, and htslib would
-    print its own lines above a failing sample's error (see
-    :func:`mrd.ngs.alignment.show_htslib_messages`). Then ``modules`` are imported once,
-    before the first task.
-    """
-    if log_format is not None:
-        logging.basicConfig(level=level, format=log_format, force=True)
-    else:
-        logging.getLogger().setLevel(level)
-    from mrd.ngs.alignment import show_htslib_messages
-
-    show_htslib_messages(level <= logging.DEBUG)
-    for name in modules:
-        importlib.import_module(name)
 
 
 def make_runner(

@@ -41,7 +41,9 @@ def show_htslib_messages(shown: bool) -> None:
     ``[E::bgzf_uncompress] Inflate operation failed`` above the one line in which mrd says the
     same thing in words a lab can act on. The command line keeps them for debug output (-vv),
     where the low-level detail helps; a library caller keeps htslib's default. The setting is
-    per process: forked processes inherit it, spawned ones must set it again.
+    per process; mrd's worker processes copy their parent's (:mod:`mrd.worker_setup`). A read
+    error's own line names every cause a user can act on (for a CRAM, the reference too), since
+    htslib's explanation is not shown.
     """
     pysam.set_verbosity(_HTSLIB_WARNINGS if shown else 0)
 

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import pysam
 
 from mrd.errors import InputFileError, RegionError
-from mrd.ngs.alignment import AlignmentSource
+from mrd.ngs.alignment import AlignmentFormat, AlignmentSource
 from mrd.ngs.filters import DropReason, FilterCounts, ReadFilter
 from mrd.ngs.region import Region
 
@@ -78,11 +78,38 @@ def iter_region(
                 dropped[reason] += 1
             yield read, reason
     except OSError as exc:
-        raise InputFileError(
-            f"{source.path} is corrupt or truncated while reading {region}: {exc}"
-        ) from None
+        raise _read_error(source, region, exc) from None
     finally:
         tally.add(used, dropped)
+
+
+def has_records(source: AlignmentSource, region: Region) -> bool:
+    """Whether any record overlaps ``region``, reading no further than the first.
+
+    Raises:
+        RegionError: Unknown chromosome or a region past the chromosome end.
+        InputFileError: When the file turns out to be corrupt there.
+    """
+    region.check_against(source.lengths)
+    try:
+        return next(source.file.fetch(*region.pysam_args), None) is not None
+    except OSError as exc:
+        raise _read_error(source, region, exc) from None
+
+
+def _read_error(source: AlignmentSource, region: Region, exc: OSError) -> InputFileError:
+    """The one-line error for a file that fails while being read.
+
+    htslib's own explanation goes to standard error, which the command line keeps quiet, so
+    the line names every cause a user can act on. A CRAM also fails this way when decoded with
+    another reference than it was written with, if the two differ anywhere in a slice read.
+    """
+    if source.format is AlignmentFormat.CRAM:
+        return InputFileError(
+            f"{source.path} could not be decoded while reading {region}: it is corrupt or "
+            f"truncated, or --reference is not the FASTA it was written with ({exc})"
+        )
+    return InputFileError(f"{source.path} is corrupt or truncated while reading {region}: {exc}")
 
 
 def count_region(

@@ -84,12 +84,13 @@ _ADLER_EXACT = (_ADLER_MODULUS - 2) // 255  # 256 bytes: 1 + their sum stays bel
 
 
 def quality_sum(qualities: bytes | bytearray | memoryview | array[int]) -> int:
-    """The sum of a read's base qualities (bytes, as pysam's ``query_qualities`` holds them).
+    """The sum of a read's base qualities, one byte each (pysam's ``array('B')``).
 
-    Every record is filtered, and ``sum()`` over pysam's array costs about 0.9 microseconds a
-    read of 150 bases, a tenth of ``mrd call``'s time. The first half of an Adler-32 checksum
-    (zlib, in C) is one plus the byte sum, modulo 65521: exact for up to 256 bytes, whatever
-    their values, and seven times faster. Longer reads are summed the slow way.
+    Any buffer of one byte a quality works; a wider array would be misread. Every record is
+    filtered, and ``sum()`` over pysam's array costs about 0.9 microseconds a read of 150
+    bases, a tenth of ``mrd call``'s time. The first half of an Adler-32 checksum (zlib, in
+    C) is one plus the byte sum, modulo 65521: exact for up to 256 bytes, whatever their
+    values, and seven times faster. Longer reads are summed the slow way.
     """
     if len(qualities) <= _ADLER_EXACT:
         return (zlib.adler32(qualities) & 0xFFFF) - 1
