@@ -561,20 +561,24 @@ data have a few UMIs per position; amplicon data have thousands)."""
 
 
 class _Pairwise:
-    """The :class:`_NeighbourIndex` answer for a handful of UMIs, by comparing every pair."""
+    """The :class:`_NeighbourIndex` answer for a handful of UMIs, by comparing every pair.
+
+    Each pair once (the distance is symmetric, also across half orders), up front: clustering
+    asks for the neighbours of nearly every UMI, since most UMIs at a position are molecules
+    of their own.
+    """
 
     def __init__(self, umis: Sequence[str], max_mismatches: int) -> None:
-        self._umis = umis
-        self._k = max_mismatches
+        self._near: dict[str, set[str]] = {umi: set() for umi in umis}
+        for i, umi in enumerate(umis):
+            for other in umis[i + 1 :]:
+                distance = _distance(umi, other)
+                if distance is not None and distance <= max_mismatches and umi != other:
+                    self._near[umi].add(other)
+                    self._near[other].add(umi)
 
     def neighbours(self, umi: str) -> set[str]:
-        found = set()
-        for other in self._umis:
-            if other != umi:
-                distance = _distance(umi, other)
-                if distance is not None and distance <= self._k:
-                    found.add(other)
-        return found
+        return set(self._near.get(umi, ()))
 
 
 def _directional_clusters(counts: Mapping[str, int], max_mismatches: int) -> list[list[str]]:
@@ -703,10 +707,14 @@ class _AnchorIndex:
         return self._by_end.get(anchor, [])
 
 
+def _draft_variants(draft: _Draft) -> set[str]:
+    """The UMIs a template may match to join ``draft``: its own and each member's."""
+    return {draft.umi} | {member.umi.canonical for member, _ in draft.templates}
+
+
 def _draft_distance(umi: str, draft: _Draft) -> int | None:
     """Fewest mismatches between ``umi`` and any UMI of ``draft``; None if none compares."""
-    variants = {draft.umi} | {member.umi.canonical for member, _ in draft.templates}
-    distances = [d for d in (_distance(umi, other) for other in variants) if d is not None]
+    distances = [d for d in (_distance(umi, v) for v in _draft_variants(draft)) if d is not None]
     return min(distances) if distances else None
 
 
@@ -906,8 +914,9 @@ _FOUR_BASES = ["".join("ACGT"[b >> shift & 3] for shift in (6, 4, 2, 0)) for b i
 def _rx_code(value: object) -> int | None:
     """The packed code of an RX tag value, ``_NO_UMI``, or None when it has no packing.
 
-    The same answer as :func:`umi_from_rx` then :func:`_umi_code`, cached by the tag text
-    (a string hashes once), since that pair costs microseconds a record.
+    The same answer as :func:`umi_from_rx` then :func:`_umi_code`, without building a
+    :class:`Umi` for the usual RX (see :func:`_rx_text_code`), since that pair costs
+    microseconds a record.
     """
     if not isinstance(value, str):
         return _NO_UMI
@@ -939,7 +948,7 @@ def _rx_text_code(value: str) -> int | None:
     return header << _UMI_BASE_BITS | int((low + high).translate(_TO_DIGITS), 4)
 
 
-@functools.lru_cache(maxsize=4096)
+@functools.lru_cache(maxsize=65536)
 def _rx_text_code_of_umi(value: str) -> int | None:
     umi = umi_from_rx(value)
     return _NO_UMI if umi is None else _umi_code(umi)
@@ -970,6 +979,8 @@ def _first_where(mask: NDArray[np.bool_], starts: NDArray[np.intp]) -> NDArray[n
     """Per group of a sorted array, the first index where ``mask`` holds, or -1.
 
     Groups begin at ``starts``, as a template's records do once sorted by template and rank.
+    When every group's first element holds, ``starts`` itself is returned (not a copy): treat
+    the result as read-only.
     """
     size = len(mask)
     if mask[starts].all():  # the usual case: each group's first record has it
@@ -986,7 +997,8 @@ class TemplateCollector:
 
     Deep targeted data put millions of records in one window; holding them all (as
     :func:`group_families` does), or an object per template, costs gigabytes. The collector
-    appends what grouping uses of each record to typed columns (42 bytes a record): the
+    appends what grouping uses of each record to typed columns (42 bytes a record, plus the
+    columns' growth room): the
     template id chosen by the caller (e.g. a hash of the query name), the record's rank, its
     UMI packed into an integer (see :func:`_umi_code`), its fragment key and, for the rare
     record whose mate is unmapped, its one-sided end. :meth:`group` then picks each template's
@@ -1276,7 +1288,8 @@ class _FamilyBuilder:
 
     def _within_reach(self, draft: _Draft, umis: set[str]) -> bool:
         """Whether a UMI of ``umis`` may join ``draft`` (the test of :func:`_one_sided_target`)."""
-        distances = (_draft_distance(umi, draft) for umi in umis)
+        variants = _draft_variants(draft)  # once, not once for each UMI of ``umis``
+        distances = (_distance(umi, variant) for umi in umis for variant in variants)
         return any(d is not None and d <= self.max_mismatches for d in distances)
 
     def _attach(self, sided: list[_Template], kept: list[_Draft]) -> None:
