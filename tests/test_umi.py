@@ -733,6 +733,9 @@ _UMI_KINDS = st.sampled_from(
     [
         ("rx", "AAAAAAAA"),
         ("rx", "AAAAAAAC"),
+        ("rx", "CCGGTTAA"),  # far from the others: a molecule of its own at any distance
+        ("rx", "CCGGTTAT"),
+        ("rx", "GGTTAACC"),
         ("rx", "AAAANAAA"),  # an N: no packed code, kept as an object
         ("rx", "ACGTACGT-TTTTCCCC"),
         ("rx", "TTTTCCCC-ACGTACGT"),  # the other strand of the molecule above
@@ -890,6 +893,38 @@ def test_collector_one_sided_and_duplex_match_group_families(tmp_path: Path) -> 
         shuffled = list(reads)
         random.Random(seed).shuffle(shuffled)
         assert _collected(shuffled)[0] == partition
+
+
+# Positions of several molecules (templates per UMI): all UMIs far apart; a pair one base
+# apart; a pair two bases apart; and UMIs of two lengths, which are never compared.
+_MOLECULES_AT = {
+    0: {"AAAAAAAA": 3, "CCGGTTAA": 1, "GGTTAACC": 2},
+    25: {"AAAAAAAA": 3, "AAAAAAAC": 1, "CCGGTTAA": 1},
+    50: {"AAAAAAAA": 1, "AAAACCAA": 1},
+    75: {"AAAAAAAA": 2, "CCGGTTAAC": 1},
+}
+
+
+@pytest.mark.parametrize("max_mismatches", [0, 1, 2])
+def test_positions_of_several_molecules_match_group_families(
+    max_mismatches: int, tmp_path: Path
+) -> None:
+    # Deep data put several molecules at most positions; the collector makes those whose UMIs
+    # are all too far apart to merge in bulk, and must still merge the near ones.
+    records = [
+        read
+        for shift, umis in _MOLECULES_AT.items()
+        for umi, copies in umis.items()
+        for copy in range(copies)
+        for read in make_pair(
+            f"{umi}-{shift}-{copy}", left=LEFT + shift, right=RIGHT + shift, rx=umi
+        )
+    ]
+    reads = write_and_read(tmp_path, records)
+    _assert_collector_agrees(reads, max_mismatches, UmiSource.RX)
+    partition, _ = _collected(reads, max_mismatches, UmiSource.RX)
+    merged = max_mismatches  # AAAAAAAC joins at 1 mismatch, AAAACCAA too at 2
+    assert len(partition) == sum(len(umis) for umis in _MOLECULES_AT.values()) - merged
 
 
 def _simulated_npm1_reads(tmp_path: Path) -> tuple[list[pysam.AlignedSegment], dict[str, Any]]:

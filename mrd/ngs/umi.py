@@ -992,6 +992,19 @@ def _first_where(mask: NDArray[np.bool_], starts: NDArray[np.intp]) -> NDArray[n
     return np.where(first < ends, first, -1)
 
 
+_BASE_BITS = (1 << _UMI_BASE_BITS) - 1
+_LOW_BASE_BITS = np.uint64(0x5555555555555555)  # the low bit of each 2-bit base
+
+
+def _popcount(values: NDArray[np.uint64]) -> NDArray[np.uint64]:
+    """Set bits of each 64-bit value (numpy before 2.0 has no ``bitwise_count``)."""
+    x = values - ((values >> np.uint64(1)) & np.uint64(0x5555555555555555))
+    x = (x & np.uint64(0x3333333333333333)) + ((x >> np.uint64(2)) & np.uint64(0x3333333333333333))
+    x = (x + (x >> np.uint64(4))) & np.uint64(0x0F0F0F0F0F0F0F0F)
+    counts: NDArray[np.uint64] = (x * np.uint64(0x0101010101010101)) >> np.uint64(56)
+    return counts
+
+
 class TemplateCollector:
     """Builds UMI families from a stream of records without keeping the records.
 
@@ -1231,6 +1244,7 @@ class _FamilyBuilder:
                 _end_key(head[:, 3], head[:, 2]), wanted
             )
         simple = self._one_umi_positions(rows, starts, sizes, ~touched)
+        simple |= self._apart_umi_positions(rows, starts, sizes, ~touched & ~simple)
         kept: list[_Draft] = []
         t = self.t
         for index in np.flatnonzero(~simple).tolist():
@@ -1285,6 +1299,68 @@ class _FamilyBuilder:
         self.sizes.extend(sizes[simple].tolist())
         self.duplex.extend(duplex[simple].tolist())
         return simple
+
+    def _apart_umi_positions(
+        self,
+        rows: NDArray[np.intp],
+        starts: NDArray[np.intp],
+        sizes: NDArray[np.intp],
+        eligible: NDArray[np.bool_],
+    ) -> NDArray[np.bool_]:
+        """Make the families of positions whose UMIs all lie too far apart to merge.
+
+        In deep data most positions with several UMIs hold molecules that share both fragment
+        ends by chance; their UMIs differ in most bases, so each UMI is a family of its own,
+        which is what :func:`_directional_clusters` finds when no two UMIs are within
+        ``max_mismatches``. That is checked here for all such positions at once, in numpy: for
+        ``eligible`` positions whose UMIs are packed, simplex and of one length, and at most
+        ``_PAIRWISE_MAX`` distinct ones. Returns which positions were done.
+        """
+        done = np.zeros(len(starts), dtype=bool)
+        codes = self.t.umi[rows]
+        candidate = eligible & (np.minimum.reduceat(codes, starts) >= 0)
+        header = (codes & _CANONICAL_BITS) >> _UMI_BASE_BITS  # half lengths; 0 second: simplex
+        candidate &= np.minimum.reduceat(header, starts) == np.maximum.reduceat(header, starts)
+        candidate &= np.maximum.reduceat(header & 31, starts) == 0
+        del header
+        if not candidate.any():
+            return done
+        # The distinct UMIs of the candidate positions, in position then code order; only
+        # their rows are copied (at ten million records every array a row costs).
+        taken = np.repeat(candidate, sizes)
+        code, row = codes[taken] & _CANONICAL_BITS, rows[taken]
+        del codes, taken
+        position = np.repeat(np.flatnonzero(candidate).astype(np.int32), sizes[candidate])
+        order = np.lexsort((code, position))
+        position, code, row = position[order], code[order], row[order]
+        new_umi = np.append(True, (position[1:] != position[:-1]) | (code[1:] != code[:-1]))
+        umi_of_row = np.cumsum(new_umi) - 1
+        umi_position, umi_code = position[new_umi], code[new_umi]
+        umi_count = np.diff(np.append(np.flatnonzero(new_umi), len(position)))
+        first_umi = np.flatnonzero(np.append(True, umi_position[1:] != umi_position[:-1]))
+        distinct = np.diff(np.append(first_umi, len(umi_position)))
+        apart = distinct <= _PAIRWISE_MAX
+        if self.max_mismatches > 0:
+            bases = (umi_code & _BASE_BITS).astype(np.uint64)
+            for size in np.unique(distinct[apart]).tolist():
+                group = np.flatnonzero(apart & (distinct == size))
+                block = bases[first_umi[group][:, None] + np.arange(size)]
+                differ = block[:, :, None] ^ block[:, None, :]
+                mismatches = _popcount((differ | differ >> np.uint64(1)) & _LOW_BASE_BITS)
+                mismatches[:, np.arange(size), np.arange(size)] = _UMI_MAX_BASES + 1
+                apart[group] = mismatches.min(axis=(1, 2)) > self.max_mismatches
+        done[umi_position[first_umi[apart]]] = True
+        # One family per UMI, most templates first (then by UMI text, as the clusters are).
+        kept_umi = apart[np.repeat(np.arange(len(first_umi)), distinct)]
+        kept = np.flatnonzero(kept_umi)
+        ranked = kept[np.lexsort((umi_code[kept], -umi_count[kept], umi_position[kept]))]
+        family_of_umi = np.full(len(umi_code), -1, dtype=np.int64)
+        family_of_umi[ranked] = np.arange(len(self.sizes), len(self.sizes) + len(ranked))
+        kept_row = kept_umi[umi_of_row]
+        self.family[row[kept_row]] = family_of_umi[umi_of_row[kept_row]]
+        self.sizes.extend(umi_count[ranked].tolist())
+        self.duplex.extend([False] * len(ranked))
+        return done
 
     def _within_reach(self, draft: _Draft, umis: set[str]) -> bool:
         """Whether a UMI of ``umis`` may join ``draft`` (the test of :func:`_one_sided_target`)."""
