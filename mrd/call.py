@@ -6,6 +6,7 @@ This is the function behind ``mrd call``; the CLI only parses options, calls
 
 from __future__ import annotations
 
+import functools
 import logging
 import multiprocessing
 import os
@@ -319,12 +320,13 @@ def _call_genes(
         return [_call_gene(source, gene, settings, known[gene]) for gene in genes]
     build = source.genome.build
     try:
-        context = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
+        spawn = sys.platform != "linux"
+        context = multiprocessing.get_context("spawn" if spawn else "fork")
+        # A forked process has this one's logging and htslib setting already; only a spawned
+        # one is set up (which would replace a library caller's own log handlers).
+        setup = functools.partial(start_worker, (), *worker_settings()) if spawn else None
         with ProcessPoolExecutor(
-            min(workers, len(genes)),
-            mp_context=context,
-            initializer=start_worker,
-            initargs=((), *worker_settings()),
+            min(workers, len(genes)), mp_context=context, initializer=setup
         ) as pool:
             futures = [
                 pool.submit(

@@ -1,7 +1,9 @@
 """Worker processes that log, and let htslib speak, as the process that started them.
 
-Both pools of mrd use it: samples of a cohort (:mod:`mrd.monitoring.parallel`) and the gene
-windows of one sample (:func:`mrd.call.call_sample` with ``workers``).
+mrd's local process pools use it when they spawn their processes: samples of a cohort
+(:mod:`mrd.monitoring.parallel`) and, where processes are not forked, the gene windows of one
+sample (:func:`mrd.call.call_sample` with ``workers``). Workers of a Dask cluster belong to
+the cluster and keep its settings.
 """
 
 from __future__ import annotations
@@ -13,9 +15,17 @@ import pysam
 
 
 def worker_settings() -> tuple[int, str | None, int]:
-    """This process's root log level and format and htslib's verbosity, for workers to match."""
+    """This process's root log level and format and htslib's verbosity, for workers to match.
+
+    Only a ``%``-style format is passed on (as the command line's is): another style would
+    not parse in the worker, which then keeps logging's defaults at the same level.
+    """
     root = logging.getLogger()
-    formats = [h.formatter._fmt for h in root.handlers if h.formatter is not None]
+    formats = [
+        h.formatter._fmt
+        for h in root.handlers
+        if h.formatter is not None and type(h.formatter._style) is logging.PercentStyle
+    ]
     return root.level, formats[0] if formats else None, pysam.get_verbosity()
 
 

@@ -114,3 +114,29 @@ def test_spawned_window_processes_keep_htslib_quiet_as_the_command_does(tmp_path
     [line] = run.stderr.splitlines()
     assert line.startswith("mrd: error: ") and "corrupt or truncated while reading" in line
     assert not out.exists()
+
+
+_LIBRARY_CALLER = """
+import logging, sys, types
+import mrd.call
+from mrd.call import CallSettings, call_sample
+if sys.argv[2] == "spawn":
+    mrd.call.sys = types.SimpleNamespace(platform="darwin")
+from mrd.ngs.filters import ReadFilter
+handler = logging.StreamHandler()
+handler.setFormatter(logging.Formatter("{levelname}: {message}", style="{"))
+logging.getLogger().addHandler(handler)
+settings = CallSettings(read_filter=ReadFilter(drop_duplicates=False))
+call_sample(sys.argv[1], settings=settings, workers=2)
+"""
+
+
+@pytest.mark.parametrize("start", ["fork", "spawn"])
+def test_window_processes_live_with_a_library_callers_logging(start: str) -> None:
+    # A pipeline importing mrd may log with its own handlers and formats ('{' style here):
+    # forked window processes inherit them and must not set logging up again, and spawned ones
+    # must not fail on a format they cannot copy. A process of its own, since pytest puts
+    # handlers of its own on the root logger.
+    command = [sys.executable, "-c", _LIBRARY_CALLER, str(DEMO / "P001-DX.bam"), start]
+    run = subprocess.run(command, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
