@@ -993,6 +993,7 @@ def _first_where(mask: NDArray[np.bool_], starts: NDArray[np.intp]) -> NDArray[n
 
 
 _BASE_BITS = (1 << _UMI_BASE_BITS) - 1
+_COMPARED_AT_ONCE = 1 << 18  # UMI pairs compared in one set of arrays (a few MiB each)
 _LOW_BASE_BITS = np.uint64(0x5555555555555555)  # the low bit of each 2-bit base
 
 
@@ -1343,12 +1344,14 @@ class _FamilyBuilder:
         if self.max_mismatches > 0:
             bases = (umi_code & _BASE_BITS).astype(np.uint64)
             for size in np.unique(distinct[apart]).tolist():
-                group = np.flatnonzero(apart & (distinct == size))
-                block = bases[first_umi[group][:, None] + np.arange(size)]
-                differ = block[:, :, None] ^ block[:, None, :]
-                mismatches = _popcount((differ | differ >> np.uint64(1)) & _LOW_BASE_BITS)
-                mismatches[:, np.arange(size), np.arange(size)] = _UMI_MAX_BASES + 1
-                apart[group] = mismatches.min(axis=(1, 2)) > self.max_mismatches
+                groups = np.flatnonzero(apart & (distinct == size))
+                step = max(1, _COMPARED_AT_ONCE // (size * size))  # bounds the arrays' memory
+                for group in (groups[i : i + step] for i in range(0, len(groups), step)):
+                    block = bases[first_umi[group][:, None] + np.arange(size)]
+                    differ = block[:, :, None] ^ block[:, None, :]
+                    mismatches = _popcount((differ | differ >> np.uint64(1)) & _LOW_BASE_BITS)
+                    mismatches[:, np.arange(size), np.arange(size)] = _UMI_MAX_BASES + 1
+                    apart[group] = mismatches.min(axis=(1, 2)) > self.max_mismatches
         done[umi_position[first_umi[apart]]] = True
         # One family per UMI, most templates first (then by UMI text, as the clusters are).
         kept_umi = apart[np.repeat(np.arange(len(first_umi)), distinct)]
