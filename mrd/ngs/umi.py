@@ -677,13 +677,12 @@ def _one_sided_end(read: pysam.AlignedSegment) -> tuple[int, int] | None:
     flag = read.flag
     if flag & 0x901 != 0x1 or not (flag & 0x8 or read.next_reference_id < 0):
         return None  # secondary, supplementary, single-end, or the mate is placed
-    return _five_prime_end(_own_key(read, flag), flag)
+    key = _own_key(read, flag)
+    return None if key is None else _five_prime_end(key, flag)
 
 
-def _five_prime_end(key: _Key | None, flag: int) -> tuple[int, int] | None:
+def _five_prime_end(key: _Key, flag: int) -> tuple[int, int]:
     """The 5' end of a read whose own span is ``key`` (see :func:`_own_key`)."""
-    if key is None:
-        return None
     return key[0], key[2] if flag & 0x10 else key[1]
 
 
@@ -1050,7 +1049,7 @@ class TemplateCollector:
             self._position.extend(key)
             # As _one_sided_end, whose own span the key then is: a primary read, mate unmapped.
             if flag & 0x901 == 0x1 and (flag & 0x8 or read.next_reference_id < 0):
-                self._anchors[len(self._template)] = (key[0], key[2] if flag & 0x10 else key[1])
+                self._anchors[len(self._template)] = _five_prime_end(key, flag)
         self._template.append(template)
         self._rank.append(_rank(read, flag))
         self._flag.append(flag)
@@ -1244,8 +1243,13 @@ class _FamilyBuilder:
             touched = np.isin(_end_key(head[:, 0], head[:, 1]), wanted) | np.isin(
                 _end_key(head[:, 3], head[:, 2]), wanted
             )
-        simple = self._one_umi_positions(rows, starts, sizes, ~touched)
-        simple |= self._apart_umi_positions(rows, starts, sizes, ~touched & ~simple)
+        # Only positions whose UMIs all have a packed code, and that no one-sided template may
+        # join (those need their drafts), are made in bulk.
+        codes = self.t.umi[rows]
+        eligible = ~touched & (np.minimum.reduceat(codes, starts) >= 0)
+        simple = self._one_umi_positions(rows, codes, starts, sizes, eligible)
+        simple |= self._apart_umi_positions(rows, codes, starts, sizes, eligible & ~simple)
+        del codes
         kept: list[_Draft] = []
         t = self.t
         for index in np.flatnonzero(~simple).tolist():
@@ -1273,22 +1277,21 @@ class _FamilyBuilder:
     def _one_umi_positions(
         self,
         rows: NDArray[np.intp],
+        codes: NDArray[np.int64],
         starts: NDArray[np.intp],
         sizes: NDArray[np.intp],
         eligible: NDArray[np.bool_],
     ) -> NDArray[np.bool_]:
-        """Make the families of positions whose templates all share one canonical packed UMI.
+        """Make the families of positions whose templates all share one canonical UMI.
 
         Such a position is one family whatever the clustering (a lone template is the common
         case), each template on its own strand, so the family is made here in numpy. Only
-        ``eligible`` positions are done (not those a one-sided template may join, which need
-        their drafts); returns which were.
+        ``eligible`` positions are done (see :meth:`_positions`); returns which were.
+        ``codes`` are the packed UMIs of ``rows``.
         """
-        codes = self.t.umi[rows]
-        packed = np.minimum.reduceat(codes, starts) >= 0
         canonical = codes & _CANONICAL_BITS
         same = np.minimum.reduceat(canonical, starts) == np.maximum.reduceat(canonical, starts)
-        simple: NDArray[np.bool_] = eligible & packed & same
+        simple: NDArray[np.bool_] = eligible & same
         strand = (codes >> _STRAND_SHIFT) & 3
         duplex = np.maximum.reduceat(strand == 1, starts) & np.maximum.reduceat(strand == 2, starts)
         first = len(self.sizes)
@@ -1304,6 +1307,7 @@ class _FamilyBuilder:
     def _apart_umi_positions(
         self,
         rows: NDArray[np.intp],
+        codes: NDArray[np.int64],
         starts: NDArray[np.intp],
         sizes: NDArray[np.intp],
         eligible: NDArray[np.bool_],
@@ -1314,15 +1318,16 @@ class _FamilyBuilder:
         ends by chance; their UMIs differ in most bases, so each UMI is a family of its own,
         which is what :func:`_directional_clusters` finds when no two UMIs are within
         ``max_mismatches``. That is checked here for all such positions at once, in numpy: for
-        ``eligible`` positions whose UMIs are packed, simplex and of one length, and at most
+        ``eligible`` positions whose UMIs are simplex and of one length, and at most
         ``_PAIRWISE_MAX`` distinct ones. Returns which positions were done.
         """
         done = np.zeros(len(starts), dtype=bool)
-        codes = self.t.umi[rows]
-        candidate = eligible & (np.minimum.reduceat(codes, starts) >= 0)
         header = (codes & _CANONICAL_BITS) >> _UMI_BASE_BITS  # half lengths; 0 second: simplex
-        candidate &= np.minimum.reduceat(header, starts) == np.maximum.reduceat(header, starts)
-        candidate &= np.maximum.reduceat(header & 31, starts) == 0
+        candidate = (
+            eligible
+            & (np.minimum.reduceat(header, starts) == np.maximum.reduceat(header, starts))
+            & (np.maximum.reduceat(header & 31, starts) == 0)
+        )
         del header
         if not candidate.any():
             return done
@@ -1330,7 +1335,7 @@ class _FamilyBuilder:
         # their rows are copied (at ten million records every array a row costs).
         taken = np.repeat(candidate, sizes)
         code, row = codes[taken] & _CANONICAL_BITS, rows[taken]
-        del codes, taken
+        del taken
         position = np.repeat(np.flatnonzero(candidate).astype(np.int32), sizes[candidate])
         order = np.lexsort((code, position))
         position, code, row = position[order], code[order], row[order]
