@@ -116,6 +116,22 @@ def copy_with_stale_index(bam: Path, folder: Path, name: str | None = None) -> P
     return target
 
 
+def corrupt_copy(bam: Path, target: Path) -> Path:
+    """A copy of ``bam`` damaged inside its compressed blocks but complete at both ends (bit rot).
+
+    The end-of-file marker is intact, so only reading the records can find the damage; several
+    places are hit so that whichever gene window is read first meets one.
+    """
+    data = bytearray(bam.read_bytes())
+    for share in (0.2, 0.4, 0.6, 0.8):
+        start = int(len(data) * share)
+        for i in range(start, start + 256):
+            data[i] ^= 0xFF
+    target.write_bytes(bytes(data))
+    shutil.copy(f"{bam}.bai", f"{target}.bai")
+    return target
+
+
 def run_cli(args: Sequence[str]) -> CliRun:
     """Run ``mrd`` in this process through its console entry point, :func:`mrd.cli.main`.
 

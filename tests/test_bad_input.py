@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pysam
 import pytest
-from conftest import CliRun, run_cli, run_cli_process, write_genome_fasta
+from conftest import CliRun, corrupt_copy, run_cli, run_cli_process, write_genome_fasta
 
 from mrd.errors import OutputError
 from mrd.genome import Build
@@ -45,22 +45,6 @@ def _copy(bam: Path, target: Path, *, index: bool = True) -> Path:
 def _truncated(bam: Path, target: Path) -> Path:
     """Half a BAM with its intact index: an interrupted copy."""
     target.write_bytes(bam.read_bytes()[: bam.stat().st_size // 2])
-    shutil.copy(f"{bam}.bai", f"{target}.bai")
-    return target
-
-
-def _corrupt(bam: Path, target: Path) -> Path:
-    """A BAM damaged inside its compressed blocks but complete at both ends (bit rot).
-
-    The end-of-file marker is intact, so only reading the records can find the damage; several
-    places are hit so that whichever gene window is read first meets one.
-    """
-    data = bytearray(bam.read_bytes())
-    for share in (0.2, 0.4, 0.6, 0.8):
-        start = int(len(data) * share)
-        for i in range(start, start + 256):
-            data[i] ^= 0xFF
-    target.write_bytes(bytes(data))
     shutil.copy(f"{bam}.bai", f"{target}.bai")
     return target
 
@@ -165,7 +149,7 @@ Maker = Callable[[Path, Path], Path]
 # kind -> (file name, how to make it from a good BAM, words the one-line error must contain)
 BAD_FILES: dict[str, tuple[str, Maker | None, str]] = {
     "truncated": ("cut.bam", _truncated, "truncated or corrupt"),
-    "corrupt": ("rot.bam", _corrupt, "corrupt or truncated while reading"),
+    "corrupt": ("rot.bam", corrupt_copy, "corrupt or truncated while reading"),
     "damaged where a window starts": (
         "start.bam",
         _damaged_where_a_window_starts,
@@ -264,7 +248,7 @@ def test_htslib_own_lines_stay_out_of_a_damaged_bam_error_unless_debugging(
     sim_bams: dict[str, Path], tmp_path: Path
 ) -> None:
     # htslib writes to the real standard error, which only a real process shows.
-    bad = _corrupt(sim_bams["dx38"], tmp_path / "rot.bam")
+    bad = corrupt_copy(sim_bams["dx38"], tmp_path / "rot.bam")
     run = run_cli_process(["call", str(bad), "--json", str(tmp_path / "r.json")])
     assert run.code == 2
     [line] = run.stderr.splitlines()
@@ -559,7 +543,7 @@ def test_monitor_workers_keep_htslib_lines_out_of_a_failed_sample(
     sim_bams: dict[str, Path], run_folder: Path, tmp_path: Path
 ) -> None:
     # Spawned workers start with htslib's default verbosity: they must set it as the parent did.
-    bad = _corrupt(sim_bams["fu38"], run_folder / "rot.bam")
+    bad = corrupt_copy(sim_bams["fu38"], run_folder / "rot.bam")
     sheet = _sheet(run_folder, _patient("dx.bam", bad.name))
     out = tmp_path / "out"
     run = run_cli_process(["monitor", str(sheet), "--out", str(out), "--workers", "2"])

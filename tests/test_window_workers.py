@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from conftest import copy_with_stale_index, run_cli, run_cli_process
+from conftest import copy_with_stale_index, corrupt_copy, run_cli, run_cli_process
 
 from mrd.call import CallSettings, call_sample
 from mrd.errors import InputFileError
@@ -48,21 +47,8 @@ def test_tracked_markers_reach_the_window_processes(tmp_path: Path) -> None:
     assert _stable(parallel) == _stable(serial)
 
 
-def _rotten(folder: Path) -> Path:
-    """The DX BAM damaged inside its blocks, complete at both ends: only reading finds it."""
-    data = bytearray((DEMO / "P001-DX.bam").read_bytes())
-    for share in (0.2, 0.4, 0.6, 0.8):
-        start = int(len(data) * share)
-        for i in range(start, start + 256):
-            data[i] ^= 0xFF
-    bam = folder / "rot.bam"
-    bam.write_bytes(bytes(data))
-    shutil.copy(DEMO / "P001-DX.bam.bai", folder / "rot.bam.bai")
-    return bam
-
-
 def test_damage_found_in_a_window_process_is_the_same_one_line_error(tmp_path: Path) -> None:
-    bam = _rotten(tmp_path)
+    bam = corrupt_copy(DEMO / "P001-DX.bam", tmp_path / "rot.bam")
     with pytest.raises(InputFileError, match="corrupt or truncated while reading"):
         call_sample(bam, settings=SETTINGS, workers=2)
     out = tmp_path / "rot.json"
@@ -106,7 +92,7 @@ sys.exit(main(sys.argv[1:]))
 def test_spawned_window_processes_keep_htslib_quiet_as_the_command_does(tmp_path: Path) -> None:
     # A spawned process starts with htslib's default verbosity; it must take the parent's,
     # or htslib's own lines about the damage come before mrd's one line.
-    bam = _rotten(tmp_path)
+    bam = corrupt_copy(DEMO / "P001-DX.bam", tmp_path / "rot.bam")
     out = tmp_path / "rot.json"
     command = [sys.executable, "-c", _SPAWNED, "call", str(bam), "--workers", "2"]
     run = subprocess.run([*command, "--json", str(out)], capture_output=True, text=True)
