@@ -895,6 +895,51 @@ def test_collector_one_sided_and_duplex_match_group_families(tmp_path: Path) -> 
         assert _collected(shuffled)[0] == partition
 
 
+def _chimeric_pair(name: str, rx: str, mate_start: int) -> list[pysam.AlignedSegment]:
+    """A pair with read 1 on chr13 at LEFT and its mate on chr5 at ``mate_start``."""
+    here, there = make_pair(name, rx=rx)
+    there.reference_id, there.reference_start = 1, mate_start
+    here.next_reference_id, here.next_reference_start = 1, mate_start
+    there.next_reference_id = 0
+    for read in (here, there):
+        read.template_length = 0
+        read.flag &= ~0x2
+    return [here, there]
+
+
+def test_collector_keys_off_its_reference_match_group_families(tmp_path: Path) -> None:
+    # The collector packs a fragment key into one integer when both ends lie on its reference
+    # at non-negative positions; keys with an end on another chromosome, or before base 0 (a
+    # clip at the start of the chromosome), are kept whole and must group the same.
+    records = [
+        *(read for i in range(3) for read in make_pair(f"near-{i}", rx="ACGTACGT")),
+        *(read for i in range(2) for read in _chimeric_pair(f"far-{i}", "ACGTACGT", 5000)),
+        *_chimeric_pair("far-other-umi", "TTTTCCCC", 5000),
+        *_chimeric_pair("far-other-end", "ACGTACGT", 9000),
+        *(
+            read
+            for i in range(2)
+            for read in make_pair(f"clipped-{i}", left=-3, right=400, forward_clip=5, rx="GGGG")
+        ),
+    ]
+    path = tmp_path / "unsorted.bam"
+    with pysam.AlignmentFile(str(path), "wb", header=HEADER) as out:
+        for record in records:
+            out.write(record)
+    with pysam.AlignmentFile(str(path), "rb", check_sq=False) as bam:
+        reads = list(bam.fetch(until_eof=True))
+    assert fragment_position(reads[6]).end_reference_id == 1  # type: ignore[union-attr]
+    assert fragment_position(reads[-1]).start == -3  # type: ignore[union-attr]
+    expected = [3, 2, 1, 1, 2]
+    for seed in range(4):  # the first placed key, which sets the collector's reference, varies
+        shuffled = list(reads)
+        random.Random(seed).shuffle(shuffled)
+        _assert_collector_agrees(shuffled)
+        partition, families = _collected(shuffled)
+        assert sorted(len(family) for family in partition) == sorted(expected)
+        assert families.records == len(reads)
+
+
 # Positions of several molecules (templates per UMI): all UMIs far apart; a pair one base
 # apart; a pair two bases apart; and UMIs of two lengths, which are never compared.
 _MOLECULES_AT = {

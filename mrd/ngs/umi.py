@@ -324,7 +324,8 @@ def fragment_position(read: pysam.AlignedSegment) -> PositionKey | None:
 
 
 _Key = tuple[int, int, int, int]
-_UNPLACED: _Key = (-1, 0, 0, -1)
+_UNPLACED_CODE = -1  # a packed fragment key: no key (see TemplateCollector._pack_key)
+_PACKED_LIMIT = 1 << 31  # packed key ends lie in [0, _PACKED_LIMIT)
 
 
 def _own_key(read: pysam.AlignedSegment, flag: int) -> _Key | None:
@@ -1010,11 +1011,11 @@ class TemplateCollector:
 
     Deep targeted data put millions of records in one window; holding them all (as
     :func:`group_families` does), or an object per template, costs gigabytes. The collector
-    appends what grouping uses of each record to typed columns (42 bytes a record, plus the
-    columns' growth room): the
-    template id chosen by the caller (e.g. a hash of the query name), the record's rank, its
-    UMI packed into an integer (see :func:`_umi_code`), its fragment key and, for the rare
-    record whose mate is unmapped, its one-sided end. :meth:`group` then picks each template's
+    appends what grouping uses of each record to typed columns (34 bytes a record, plus the
+    columns' growth room): the template id chosen by the caller (e.g. a hash of the query
+    name), the record's rank, its UMI packed into an integer (see :func:`_umi_code`), its
+    fragment key packed likewise (see :meth:`_pack_key`) and, for the rare record whose mate is
+    unmapped, its one-sided end. :meth:`group` then picks each template's
     records in numpy and builds families one position at a time.
 
     The families are those :func:`group_families` finds for the same records: a template takes
@@ -1029,7 +1030,9 @@ class TemplateCollector:
         self._rank = array("q")
         self._flag = array("H")
         self._umi = array("q")
-        self._position = array("i")  # reference id, start, end, end reference id; -1 unplaced
+        self._position = array("q")  # the fragment key packed, see _pack_key
+        self._reference: int | None = None  # the reference of packed keys (the first placed)
+        self._far: list[_Key] = []  # keys that do not pack (another reference), by -2 - code
         self._anchors: dict[int, tuple[int, int]] = {}  # record index -> one-sided 5' end
         self._odd: dict[Umi, int] = {}  # UMIs without a packed code (MI ids, N bases)
         self._closed = False
@@ -1044,9 +1047,18 @@ class TemplateCollector:
             code = self._code(umi_from_read(read, self.umi_source))
         key = _fragment_key(read, flag)
         if key is None:
-            self._position.extend(_UNPLACED)
+            self._position.append(_UNPLACED_CODE)
         else:
-            self._position.extend(key)
+            reference, start, end, end_reference = key
+            if (
+                reference == self._reference
+                and end_reference == reference
+                and 0 <= start < _PACKED_LIMIT
+                and 0 <= end < _PACKED_LIMIT
+            ):
+                self._position.append(start << 31 | end)
+            else:
+                self._position.append(self._pack_key(key))
             # As _one_sided_end, whose own span the key then is: a primary read, mate unmapped.
             if flag & 0x901 == 0x1 and (flag & 0x8 or read.next_reference_id < 0):
                 self._anchors[len(self._template)] = _five_prime_end(key, flag)
@@ -1054,6 +1066,27 @@ class TemplateCollector:
         self._rank.append(_rank(read, flag))
         self._flag.append(flag)
         self._umi.append(code)
+
+    def _pack_key(self, key: _Key) -> int:
+        """A fragment key as one int64 (see :meth:`add` for the usual case, written out there).
+
+        A key whose ends are on the collector's reference packs as ``start << 31 | end``: in a
+        window fetch that is nearly every key, and eight bytes a record less than four int32s.
+        The first placed key chooses that reference. Others are kept as tuples, coded
+        ``-2 - index``.
+        """
+        reference, start, end, end_reference = key
+        if self._reference is None:
+            self._reference = reference
+        if (
+            reference == self._reference
+            and end_reference == reference
+            and 0 <= start < _PACKED_LIMIT
+            and 0 <= end < _PACKED_LIMIT
+        ):
+            return start << 31 | end
+        self._far.append(key)
+        return -1 - len(self._far)
 
     def _code(self, umi: Umi | None) -> int:
         """A UMI's packed code; one that has none is kept as an object, coded -2 - its index."""
@@ -1088,7 +1121,7 @@ class TemplateCollector:
             "position": self._position,
         }
         self._template, self._rank, self._flag = array("q"), array("q"), array("H")
-        self._umi, self._position = array("q"), array("i")
+        self._umi, self._position = array("q"), array("q")
         return columns
 
 
@@ -1135,11 +1168,22 @@ class _CollectedTemplates:
         first = _first_where((umi != _NO_UMI)[order], starts)
         template_umi = np.where(first >= 0, umi[order[np.maximum(first, 0)]], _NO_UMI)
         del umi
-        position = np.frombuffer(columns.pop("position"), dtype=np.int32).reshape(-1, 4)
-        first = _first_where((position[:, 0] >= 0)[order], starts)
+        packed = np.frombuffer(columns.pop("position"), dtype=np.int64)
+        first = _first_where((packed != _UNPLACED_CODE)[order], starts)
+        placed = np.flatnonzero(first >= 0)
+        codes = packed[order[first[placed]]]
+        del packed, order, first
         template_position = np.full((len(ids), 4), -1, dtype=np.int32)
-        placed = first >= 0
-        template_position[placed] = position[order[first[placed]]]
+        near = codes >= 0
+        reference = collector._reference
+        if reference is not None:  # set by the first placed key, so by every packed one
+            rows, near_codes = placed[near], codes[near]
+            template_position[rows, 0] = template_position[rows, 3] = reference
+            template_position[rows, 1] = near_codes >> 31
+            template_position[rows, 2] = near_codes & (_PACKED_LIMIT - 1)
+            del rows, near_codes
+        for row, code in zip(placed[~near].tolist(), codes[~near].tolist(), strict=True):
+            template_position[row] = collector._far[-2 - code]
         return cls(ids, records, template_umi, template_position, anchors)
 
 
