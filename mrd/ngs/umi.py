@@ -1032,7 +1032,7 @@ class TemplateCollector:
         self._umi = array("q")
         self._position = array("q")  # the fragment key packed, see _pack_key
         self._reference: int | None = None  # the reference of packed keys (the first placed)
-        self._far: list[_Key] = []  # keys that do not pack (another reference), by -2 - code
+        self._far: dict[_Key, int] = {}  # keys that do not pack (another reference) -> code
         self._anchors: dict[int, tuple[int, int]] = {}  # record index -> one-sided 5' end
         self._odd: dict[Umi, int] = {}  # UMIs without a packed code (MI ids, N bases)
         self._closed = False
@@ -1072,8 +1072,8 @@ class TemplateCollector:
 
         A key whose ends are on the collector's reference packs as ``start << 31 | end``: in a
         window fetch that is nearly every key, and eight bytes a record less than four int32s.
-        The first placed key chooses that reference. Others are kept as tuples, coded
-        ``-2 - index``.
+        The first placed key chooses that reference. Others are kept as tuples, one code
+        (``-2 - index``) for equal keys, so that codes are equal exactly when keys are.
         """
         reference, start, end, end_reference = key
         if self._reference is None:
@@ -1085,8 +1085,7 @@ class TemplateCollector:
             and 0 <= end < _PACKED_LIMIT
         ):
             return start << 31 | end
-        self._far.append(key)
-        return -1 - len(self._far)
+        return self._far.setdefault(key, -2 - len(self._far))
 
     def _code(self, umi: Umi | None) -> int:
         """A UMI's packed code; one that has none is kept as an object, coded -2 - its index."""
@@ -1125,6 +1124,50 @@ class TemplateCollector:
         return columns
 
 
+_SORTED_AT_ONCE = 1 << 20
+"""Records whose order :func:`_record_rows` finds in one sort (some 40 MiB of arrays)."""
+
+
+def _record_rows(
+    template: NDArray[np.int64],
+    rank: NDArray[np.int64],
+    flag: NDArray[np.uint16],
+    at_once: int = _SORTED_AT_ONCE,
+) -> NDArray[np.int32]:
+    """``np.lexsort((flag, rank, template))`` as int32, sorted a range of template ids at a time.
+
+    One lexsort of every record holds its int64 result and its sort buffers at once, some 16
+    bytes a record (140 MiB at nine million); ranges of ids sorted in turn need the int32
+    result and buffers for one range. Ranges are cut at quantiles of a sample of the ids, so any
+    ids (hashes or small integers) split evenly, and a template's records share one range.
+    Each sort is stable over record indices in arrival order, as the whole one is.
+    """
+    size = len(template)
+    if size >= 1 << 31:
+        raise ValueError(f"too many records for one collector: {size}")
+    parts = -(-size // at_once)
+    if parts <= 1:
+        return np.lexsort((flag, rank, template)).astype(np.int32)
+    sample = np.sort(template[:: max(1, size // (64 * parts))])
+    cuts = np.unique(sample[(np.arange(1, parts) * len(sample)) // parts])
+    rows = np.empty(size, dtype=np.int32)
+    filled = 0
+    for index in range(len(cuts) + 1):
+        if index == 0:
+            mask = template < cuts[0]
+        elif index == len(cuts):
+            mask = template >= cuts[-1]
+        else:
+            mask = template >= cuts[index - 1]
+            mask &= template < cuts[index]
+        chosen = np.flatnonzero(mask)
+        del mask
+        ranked = chosen[np.lexsort((flag[chosen], rank[chosen], template[chosen]))]
+        rows[filled : filled + len(ranked)] = ranked
+        filled += len(ranked)
+    return rows
+
+
 @dataclass(frozen=True)
 class _CollectedTemplates:
     """One row per template (sorted by id): what its best records showed."""
@@ -1132,7 +1175,9 @@ class _CollectedTemplates:
     ids: NDArray[np.int64]
     records: NDArray[np.int32]
     umi: NDArray[np.int64]
-    position: NDArray[np.int32]  # (templates, 4); reference id -1 when unplaced
+    position: NDArray[np.int64]  # fragment key packed as the collector packs it; -1 unplaced
+    reference: int  # the reference of keys packed as ``start << 31 | end``
+    far: list[_Key]  # keys that do not pack, by ``-2 - code``
     anchors: dict[int, tuple[int, int]]  # template row -> one-sided 5' end
 
     @classmethod
@@ -1147,7 +1192,7 @@ class _CollectedTemplates:
         rank = np.frombuffer(columns.pop("rank"), dtype=np.int64)
         flag = np.frombuffer(columns.pop("flag"), dtype=np.uint16)
         # Stable: equal ranks keep arrival order, as the first record seen wins a tie.
-        order = np.lexsort((flag, rank, template))
+        order = _record_rows(template, rank, flag)
         del rank, flag
         ordered = template[order]
         starts = np.flatnonzero(np.append(True, ordered[1:] != ordered[:-1]))
@@ -1170,21 +1215,29 @@ class _CollectedTemplates:
         del umi
         packed = np.frombuffer(columns.pop("position"), dtype=np.int64)
         first = _first_where((packed != _UNPLACED_CODE)[order], starts)
-        placed = np.flatnonzero(first >= 0)
-        codes = packed[order[first[placed]]]
+        position = np.where(first >= 0, packed[order[np.maximum(first, 0)]], _UNPLACED_CODE)
         del packed, order, first
-        template_position = np.full((len(ids), 4), -1, dtype=np.int32)
-        near = codes >= 0
-        reference = collector._reference
-        if reference is not None:  # set by the first placed key, so by every packed one
-            rows, near_codes = placed[near], codes[near]
-            template_position[rows, 0] = template_position[rows, 3] = reference
-            template_position[rows, 1] = near_codes >> 31
-            template_position[rows, 2] = near_codes & (_PACKED_LIMIT - 1)
-            del rows, near_codes
-        for row, code in zip(placed[~near].tolist(), codes[~near].tolist(), strict=True):
-            template_position[row] = collector._far[-2 - code]
-        return cls(ids, records, template_umi, template_position, anchors)
+        far = sorted(collector._far, key=lambda key: -collector._far[key])  # codes -2, -3, ...
+        reference = -1 if collector._reference is None else collector._reference
+        return cls(ids, records, template_umi, position, reference, far, anchors)
+
+    def key(self, code: int) -> PositionKey | None:
+        """The fragment key a packed code stands for (None: unplaced)."""
+        if code >= 0:
+            return PositionKey(
+                self.reference, code >> 31, code & (_PACKED_LIMIT - 1), self.reference
+            )
+        return None if code == _UNPLACED_CODE else PositionKey(*self.far[-2 - code])
+
+    def ends(self, codes: NDArray[np.int64]) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+        """Both ends of placed packed keys, each as one :func:`_end_key` integer."""
+        first = _end_key(self.reference, codes >> 31)
+        second = _end_key(self.reference, codes & (_PACKED_LIMIT - 1))
+        for index in np.flatnonzero(codes < 0).tolist():
+            reference, start, end, end_reference = self.far[-2 - int(codes[index])]
+            first[index] = _end_key(reference, start)
+            second[index] = _end_key(end_reference, end)
+        return first, second
 
 
 class _FamilyBuilder:
@@ -1212,8 +1265,7 @@ class _FamilyBuilder:
 
     def template(self, row: int) -> _Template:
         t = self.t
-        ref, start, end, end_ref = (int(x) for x in t.position[row])
-        position = PositionKey(ref, start, end, end_ref) if ref >= 0 else None
+        position = t.key(int(t.position[row]))
         umi = self.umi(int(t.umi[row]))
         return _Template(row, (), umi, position, t.anchors.get(row), int(t.records[row]))
 
@@ -1233,7 +1285,7 @@ class _FamilyBuilder:
         odd_rows = np.flatnonzero(t.umi < _NO_UMI)
         molecule = np.zeros(len(t.ids), dtype=bool)
         molecule[odd_rows] = [self.umi(int(t.umi[r])).source is UmiSource.MI for r in odd_rows]
-        placed = t.position[:, 0] >= 0
+        placed = t.position != _UNPLACED_CODE
         one_sided = np.zeros(len(t.ids), dtype=bool)
         one_sided[list(t.anchors)] = True
         positional = has_umi & ~molecule & placed & ~one_sided
@@ -1274,19 +1326,21 @@ class _FamilyBuilder:
         """
         if len(rows) == 0:
             return []
+        # Packed keys are equal exactly when keys are, so one int64 sort finds the positions
+        # (their order only numbers the families).
         key = self.t.position[rows]
-        order = np.lexsort((key[:, 3], key[:, 2], key[:, 1], key[:, 0]))
+        order = np.argsort(key, kind="stable")
         rows, key = rows[order], key[order]
-        starts = np.flatnonzero(np.append(True, np.any(key[1:] != key[:-1], axis=1)))
+        del order
+        starts = np.flatnonzero(np.append(True, key[1:] != key[:-1]))
         sizes = np.diff(np.append(starts, len(rows)))
         touched = np.zeros(len(starts), dtype=bool)
         if ends:
             # Ends as one integer each (reference id, then position), compared in numpy.
             wanted = np.array([_end_key(ref, at) for ref, at in ends], dtype=np.int64)
-            head = key[starts]
-            touched = np.isin(_end_key(head[:, 0], head[:, 1]), wanted) | np.isin(
-                _end_key(head[:, 3], head[:, 2]), wanted
-            )
+            first, second = self.t.ends(key[starts])
+            touched = np.isin(first, wanted) | np.isin(second, wanted)
+            del first, second
         # Only positions whose UMIs all have a packed code, and that no one-sided template may
         # join (those need their drafts), are made in bulk.
         codes = self.t.umi[rows]
@@ -1299,7 +1353,8 @@ class _FamilyBuilder:
         for index in np.flatnonzero(~simple).tolist():
             begin = int(starts[index])
             group = rows[begin : begin + int(sizes[index])]
-            position = PositionKey(*key[begin].tolist())
+            position = self.t.key(int(key[begin]))
+            assert position is not None  # only placed templates come here
             members = [
                 _Template(row, (), self.umi(code), position, None, records)
                 for row, code, records in zip(
