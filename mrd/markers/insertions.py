@@ -185,17 +185,17 @@ def _usable_unmapped(read: pysam.AlignedSegment, read_filter: ReadFilter) -> boo
 
 @dataclass(frozen=True)
 class _CleanReads:
-    """Reads that align cleanly, as arrays: template, window offset of base 0, length, strand."""
+    """Reads that align cleanly, as arrays: template, first and last base offset, strand.
+
+    Offsets are in the window. The last base is kept rather than the length, since counting
+    compares it for every clone (an array a read fewer while counting); a clean read's length
+    is ``hi - lo + 1``.
+    """
 
     template: IdArray
     lo: NDArray[np.int32]
-    length: NDArray[np.int32]
+    hi: NDArray[np.int32]
     forward: NDArray[np.bool_]
-
-    @property
-    def hi(self) -> NDArray[np.int32]:
-        """Window offset of the last base."""
-        return self.lo + self.length - 1
 
 
 @dataclass
@@ -215,8 +215,9 @@ class _WindowReads:
         return int(np.count_nonzero(ids[1:] != ids[:-1])) + 1 if len(ids) else 0
 
     def median_length(self) -> float:
+        clean = self.clean
         lengths = np.concatenate(
-            [self.clean.length, np.fromiter((v.length for v in self.realign), np.int32)]
+            [clean.hi - clean.lo + 1, np.fromiter((v.length for v in self.realign), np.int32)]
         )
         return float(np.median(lengths)) if len(lengths) else 150.0
 
@@ -226,7 +227,7 @@ class _WindowReads:
         Built in one int32 array: at ten million reads each temporary copy costs 40 MB.
         """
         clean = self.clean
-        starts = np.add(clean.lo, clean.length)
+        starts = np.add(clean.hi, 1)
         np.negative(starts, out=starts)
         np.copyto(starts, clean.lo, where=clean.forward)
         return starts
@@ -255,7 +256,7 @@ def _read_window(
     collector = TemplateCollector(umi_source) if umi_source is not None else None
     template_id = _template_id
     # Compact columns (8 + 4 + 4 + 1 bytes a read): most of a deep window's reads end up here.
-    ids, los, lengths, forward = array("q"), array("i"), array("i"), array("b")
+    ids, los, his, forward = array("q"), array("i"), array("i"), array("b")
     realign: list[_ReadView] = []
     origin = window.start - 1
     max_mismatches = settings.clean_max_mismatches
@@ -296,8 +297,9 @@ def _read_window(
                 pass
         if clean:
             ids.append(template)
-            los.append(read.reference_start - origin)
-            lengths.append(read.query_length)
+            lo = read.reference_start - origin
+            los.append(lo)
+            his.append(lo + read.query_length - 1)  # only M/=/X: the bases span the reference
             forward.append(not read.is_reverse)
             continue
         sequence = read.query_sequence
@@ -308,7 +310,7 @@ def _read_window(
     clean_reads = _CleanReads(
         np.frombuffer(ids, dtype=np.int64) if ids else np.zeros(0, np.int64),
         np.frombuffer(los, dtype=np.int32) if los else np.zeros(0, np.int32),
-        np.frombuffer(lengths, dtype=np.int32) if lengths else np.zeros(0, np.int32),
+        np.frombuffer(his, dtype=np.int32) if his else np.zeros(0, np.int32),
         np.frombuffer(forward, dtype=np.bool_) if forward else np.zeros(0, bool),
     )
     return _WindowReads(clean_reads, realign, collector)
@@ -521,8 +523,16 @@ class _Counting:
 
     def tally(self) -> Tally:
         def ids(point: str) -> IdArray:
-            parts = [*self.arrays[point], np.fromiter(self.points[point], np.int64)]
-            return np.unique(np.concatenate(parts))
+            # As np.unique, without its copy: the arrays are this counting's own (at ten
+            # million reads one edge's ids are tens of MiB), so they are sorted in place.
+            parts, self.arrays[point] = self.arrays[point], []
+            extra = np.fromiter(self.points[point], np.int64)
+            merged = (
+                parts[0] if len(parts) == 1 and not len(extra) else np.concatenate([*parts, extra])
+            )
+            del parts
+            merged.sort()
+            return merged[np.append(True, merged[1:] != merged[:-1])] if len(merged) else merged
 
         return Tally(
             junction=ids("junction"),
