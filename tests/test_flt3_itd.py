@@ -279,14 +279,34 @@ def test_judge_library_is_the_share_of_the_four_commonest_starts(
 ) -> None:
     from collections import Counter
 
-    from mrd.markers.insertions import judge_library
+    from mrd.markers.insertions import _judge_library, judge_library
 
     top = sum(n for _, n in Counter(starts).most_common(4))
     expected = "amplicon" if starts and top / len(starts) >= share else "capture"
     assert judge_library(starts, share) == expected
+    # Deep windows give their starts a slice at a time; any cut gives the same answer.
+    for size in (1, 3, 64):
+        parts = [np.asarray(starts[at : at + size], dtype=np.int64) for at in range(0, 200, size)]
+        assert _judge_library(lambda parts=parts: iter(parts), share) == expected
     assert judge_library(np.asarray(starts, dtype=np.int64), share) == expected
     if all(abs(x) < 2**31 for x in starts):
         assert judge_library(np.asarray(starts, dtype=np.int32), share) == expected
+
+
+def test_window_starts_come_in_slices_that_join_to_every_clean_read() -> None:
+    # The signed starts of a deep window are made a slice at a time (see _judge_library).
+    from mrd.markers.insertions import _BINCOUNT_SLICE, _CleanReads, _WindowReads
+
+    size = 2 * _BINCOUNT_SLICE + 12345
+    rng = np.random.default_rng(3)
+    lo = rng.integers(-200, 1500, size, dtype=np.int32)
+    hi = lo + rng.integers(30, 151, size, dtype=np.int32)
+    forward = rng.random(size) < 0.5
+    reads = _WindowReads(_CleanReads(np.arange(size), lo, hi, forward), [], None)
+    parts = list(reads.starts())
+    assert len(parts) == 3
+    joined = np.concatenate(parts)
+    assert np.array_equal(joined, np.where(forward, lo, -(hi.astype(np.int64) + 1)))
 
 
 def test_reads_sharing_bases_share_discovery_but_keep_their_own_strand() -> None:

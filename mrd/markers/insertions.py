@@ -34,7 +34,7 @@ import math
 import sys
 from array import array
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any, Literal
@@ -221,16 +221,19 @@ class _WindowReads:
         )
         return float(np.median(lengths)) if len(lengths) else 150.0
 
-    def starts(self) -> NDArray[np.int32]:
+    def starts(self) -> Iterator[NDArray[np.int32]]:
         """Signed 5' offsets of the clean reads (negative for reverse reads), for library typing.
 
-        Built in one int32 array: at ten million reads each temporary copy costs 40 MB.
+        Given a slice at a time: at ten million reads one array of them costs 40 MB, at the
+        moment the window's reads are all in memory.
         """
         clean = self.clean
-        starts = np.add(clean.hi, 1)
-        np.negative(starts, out=starts)
-        np.copyto(starts, clean.lo, where=clean.forward)
-        return starts
+        for at in range(0, len(clean.lo), _BINCOUNT_SLICE):
+            part = slice(at, at + _BINCOUNT_SLICE)
+            starts = np.add(clean.hi[part], 1)
+            np.negative(starts, out=starts)
+            np.copyto(starts, clean.lo[part], where=clean.forward[part])
+            yield starts
 
 
 def _wide_hash(name: str) -> int:
@@ -468,20 +471,34 @@ def judge_library(
     starts hold a few percent of the reads.
     """
     values = np.asarray(starts)
-    if len(values) == 0:
+    return _judge_library(
+        lambda: (
+            values[at : at + _BINCOUNT_SLICE] for at in range(0, len(values), _BINCOUNT_SLICE)
+        ),
+        share,
+    )
+
+
+def _judge_library(parts: Callable[[], Iterable[NDArray[np.integer]]], share: float) -> Library:
+    """:func:`judge_library` of starts given a slice at a time (``parts`` is called twice)."""
+    total, lowest, highest = 0, 0, 0
+    for part in parts():
+        if len(part):
+            low, high = int(part.min()), int(part.max())
+            lowest, highest = (low, high) if total == 0 else (min(lowest, low), max(highest, high))
+            total += len(part)
+    if total == 0:
         return "capture"
-    lowest = int(values.min())
-    span = int(values.max()) - lowest + 1
+    span = highest - lowest + 1
     if span <= _BINCOUNT_SPAN:
         # Counted a slice at a time: np.unique would sort a copy of every start.
         counts = np.zeros(span, dtype=np.int64)
-        for at in range(0, len(values), _BINCOUNT_SLICE):
-            part = values[at : at + _BINCOUNT_SLICE].astype(np.int64) - lowest
-            counts += np.bincount(part, minlength=span)
+        for part in parts():
+            counts += np.bincount(part.astype(np.int64) - lowest, minlength=span)
     else:
-        _, counts = np.unique(values, return_counts=True)
+        _, counts = np.unique(np.concatenate(list(parts())), return_counts=True)
     top = int(np.sort(counts)[-4:].sum())
-    return "amplicon" if top / len(values) >= share else "capture"
+    return "amplicon" if top / total >= share else "capture"
 
 
 # --------------------------------------------------------------------------------------------
@@ -913,7 +930,7 @@ def scan_insertions(
     junctions: set[int] = set()
     candidates = _discover(reads.realign, index, active, known, junctions)
     library: Library = (
-        judge_library(reads.starts(), active.amplicon_start_share)
+        _judge_library(reads.starts, active.amplicon_start_share)
         if active.library == "auto"
         else active.library
     )
