@@ -1029,6 +1029,23 @@ def _one_line(message: str) -> str:
     return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in message)
 
 
+def _show_click_error(exc: click.ClickException) -> None:
+    """A bad option or argument as the same one ``mrd: error:`` line as any other bad input.
+
+    click's own form puts usage lines above its ``Error:`` line; pipelines that keep the last
+    stderr line, and people scanning a log, then see only part of it. The help pointer stays
+    on the line. A bare ``mrd`` (click >= 8.2 raises an error that is the help) shows the help.
+    """
+    if type(exc).__name__ == "NoArgsIsHelpError":
+        exc.show()
+        return
+    message = _one_line(exc.format_message())
+    context = getattr(exc, "ctx", None)
+    if isinstance(exc, click.UsageError) and context is not None:
+        message = f"{message.rstrip('.')} (see '{context.command_path} --help')"
+    click.echo(f"mrd: error: {message}", err=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the click group and turn user-input errors into one line and exit 2."""
     # A file name that is not UTF-8 reaches Python as surrogates; on a strict stdout (the
@@ -1047,7 +1064,7 @@ def main(argv: list[str] | None = None) -> int:
         click.echo("mrd: aborted", err=True)
         sys.exit(130)
     except click.ClickException as exc:
-        exc.show()
+        _show_click_error(exc)
         sys.exit(exc.exit_code)
     except OSError as exc:
         cause = user_error_behind(exc)  # e.g. closing a file that a read error broke

@@ -47,4 +47,13 @@ def test_bad_region_option_is_one_line(tmp_path):
 def test_unknown_option_is_a_usage_error():
     run = _mrd("inspect", "--no-such-option", "x.bam")
     assert run.returncode == 2
-    assert "No such option" in run.stderr
+    # One line, as for any bad input, still saying where the help is.
+    assert (
+        run.stderr == "mrd: error: No such option '--no-such-option' (see 'mrd inspect --help')\n"
+    )
+
+
+def test_bare_mrd_still_shows_the_help():
+    run = _mrd()
+    assert "Usage: mrd [OPTIONS] COMMAND" in run.stdout + run.stderr
+    assert "mrd: error" not in run.stderr

@@ -191,7 +191,7 @@ def assert_clean_exit(run: CliRun) -> None:
         return
     lines = run.error_lines
     assert lines, "a failure must say why"
-    prefixes = ("mrd: error: ", "Error: ", "mrd: sample ")
+    prefixes = ("mrd: error: ", "mrd: sample ")
     errors = [line for line in lines if line.startswith(prefixes)]
     assert errors and lines[-1] == errors[-1], run.stderr
     if run.code == 2:  # one problem stops the run: exactly one error line says which
