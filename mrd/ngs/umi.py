@@ -1240,13 +1240,73 @@ class _CollectedTemplates:
         return first, second
 
 
+@dataclass(frozen=True)
+class _TouchedFamilies:
+    """Families made in bulk at positions that a one-sided template's 5' end touches.
+
+    Kept as arrays, one entry per family, so that drafts are made only for the few a one-sided
+    template may join (see :meth:`_FamilyBuilder._touched_drafts`).
+    """
+
+    family: NDArray[np.int64]
+    umi: NDArray[np.int64]  # canonical packed UMI
+    position: NDArray[np.int64]  # packed fragment key
+    rows: NDArray[np.intp]  # template rows, grouped by family
+    bounds: NDArray[np.intp]  # family i's rows are rows[bounds[i] : bounds[i + 1]]
+    by_end: NDArray[np.int64]  # each family's ends (see _end_key), sorted
+    end_family: NDArray[np.intp]  # the family (index) of each of by_end
+
+    @classmethod
+    def none(cls) -> _TouchedFamilies:
+        empty = np.zeros(0, dtype=np.int64)
+        return cls(empty, empty, empty, empty, np.zeros(1, np.intp), empty, empty)
+
+    @classmethod
+    def of(
+        cls,
+        rows: NDArray[np.intp],
+        family: NDArray[np.int64],
+        codes: NDArray[np.int64],
+        key: NDArray[np.int64],
+        templates: _CollectedTemplates,
+    ) -> _TouchedFamilies:
+        """The families of template ``rows`` (with their family, packed UMI and key)."""
+        order = np.argsort(family, kind="stable")
+        rows, family, codes, key = rows[order], family[order], codes[order], key[order]
+        first = np.flatnonzero(np.append(True, family[1:] != family[:-1]))
+        position = key[first]
+        start, end = templates.ends(position)
+        count = len(first)
+        index = np.concatenate([np.arange(count), np.flatnonzero(end != start)])
+        both = np.concatenate([start, end[end != start]])
+        order = np.argsort(both, kind="stable")
+        return cls(
+            family[first],
+            codes[first] & _CANONICAL_BITS,
+            position,
+            rows,
+            np.append(first, len(rows)),
+            both[order],
+            index[order],
+        )
+
+    def at(self, end: int) -> NDArray[np.intp]:
+        """The families (indices) with an end at ``end`` (an :func:`_end_key`)."""
+        low = int(np.searchsorted(self.by_end, end, side="left"))
+        high = int(np.searchsorted(self.by_end, end, side="right"))
+        return self.end_family[low:high]
+
+    def rows_of(self, index: int) -> NDArray[np.intp]:
+        return self.rows[self.bounds[index] : self.bounds[index + 1]]
+
+
 class _FamilyBuilder:
     """Families of collected templates, built as :func:`_drafts` builds them.
 
-    Templates placed at a position without a one-sided partner go through
-    :func:`_position_drafts` one position at a time (a position with one template is one family,
-    without any object); only drafts a one-sided template may join, and templates grouped by an
-    MI tag, stay as objects.
+    Positions whose UMIs are all one, or all too far apart to merge, are made in numpy; the
+    others go through :func:`_position_drafts` one position at a time. Only drafts a one-sided
+    template may join (made then, or later for bulk families at its end whose UMI is within
+    reach), and templates grouped by an MI tag, are objects.
     """
 
     def __init__(
@@ -1259,6 +1319,7 @@ class _FamilyBuilder:
         self.sizes: list[int] = []
         self.duplex: list[bool] = []
         self.family_of_draft: dict[int, int] = {}  # id(draft) -> family
+        self.touched = _TouchedFamilies.none()  # made in bulk at a one-sided template's end
 
     def umi(self, code: int) -> Umi:
         return self.odd[-2 - code] if code < _NO_UMI else _umi_of_code(code)
@@ -1301,7 +1362,7 @@ class _FamilyBuilder:
             assert template.anchor is not None
             ends[template.anchor].add(template.umi.canonical)
         kept = self._positions(np.flatnonzero(positional), ends)
-        self._attach(sided, kept)
+        self._attach(sided, kept, ends)
         in_family = self.family >= 0
         without = ~has_umi
         return TemplateFamilies(
@@ -1320,9 +1381,10 @@ class _FamilyBuilder:
     ) -> list[_Draft]:
         """Families of the templates placed by their whole fragment, a position at a time.
 
-        Returns the drafts a one-sided template could join (an end at its 5' end, a UMI within
-        reach of its own), the only ones kept as objects: in very deep data nearly every
-        position is some one-sided template's end.
+        Returns the drafts, made one position at a time, that a one-sided template could join
+        (an end at its 5' end, a UMI within reach of its own). Positions made in bulk that such
+        a template could join are kept as arrays (:attr:`touched`): in very deep data nearly
+        every position is some one-sided template's end, though such templates are few.
         """
         if len(rows) == 0:
             return []
@@ -1341,12 +1403,17 @@ class _FamilyBuilder:
             first, second = self.t.ends(key[starts])
             touched = np.isin(first, wanted) | np.isin(second, wanted)
             del first, second
-        # Only positions whose UMIs all have a packed code, and that no one-sided template may
-        # join (those need their drafts), are made in bulk.
+        # Only positions whose UMIs all have a packed code are made in bulk.
         codes = self.t.umi[rows]
-        eligible = ~touched & (np.minimum.reduceat(codes, starts) >= 0)
+        eligible = np.minimum.reduceat(codes, starts) >= 0
         simple = self._one_umi_positions(rows, codes, starts, sizes, eligible)
         simple |= self._apart_umi_positions(rows, codes, starts, sizes, eligible & ~simple)
+        if (simple & touched).any():
+            taken = np.repeat(simple & touched, sizes)
+            self.touched = _TouchedFamilies.of(
+                rows[taken], self.family[rows[taken]], codes[taken], key[taken], self.t
+            )
+            del taken
         del codes
         kept: list[_Draft] = []
         t = self.t
@@ -1475,9 +1542,65 @@ class _FamilyBuilder:
         distances = (_distance(umi, variant) for umi in umis for variant in variants)
         return any(d is not None and d <= self.max_mismatches for d in distances)
 
-    def _attach(self, sided: list[_Template], kept: list[_Draft]) -> None:
-        """One-sided templates join a kept family (chosen before any joins) or found their own."""
-        index = _AnchorIndex(kept)
+    def _touched_drafts(self, ends: Mapping[tuple[int, int], set[str]]) -> list[_Draft]:
+        """Drafts of the bulk-made families a one-sided template could join.
+
+        Made only for a family at a one-sided template's end whose UMI is within reach of one
+        of the UMIs ending there, as :meth:`_positions` keeps the drafts it makes.
+        """
+        touched = self.touched
+        if not len(touched.family):
+            return []
+        chosen: set[int] = set()
+        for (reference, at), umis in ends.items():
+            candidates = touched.at(_end_key(reference, at))
+            if not len(candidates):
+                continue
+            near = np.zeros(len(candidates), dtype=bool)
+            for umi in umis:
+                near |= self._within(umi, touched.umi[candidates])
+            chosen.update(candidates[near].tolist())
+        drafts = []
+        for index in sorted(chosen):
+            umi = self.umi(int(touched.umi[index])).canonical
+            position = self.t.key(int(touched.position[index]))
+            members = []
+            for row in touched.rows_of(index).tolist():
+                member = self.template(row)
+                members.append((member, _strand_in_family(member.umi, umi)))
+            draft = _Draft(umi, position, members, False)
+            self.family_of_draft[id(draft)] = int(touched.family[index])
+            drafts.append(draft)
+        return drafts
+
+    def _within(self, umi: str, codes: NDArray[np.int64]) -> NDArray[np.bool_]:
+        """Which canonical packed ``codes`` are within ``max_mismatches`` of ``umi``.
+
+        As :func:`_distance`: a simplex UMI compares only with simplex UMIs of its length, so
+        those are compared in numpy, two bits a base; other UMIs are compared as text.
+        """
+        code = _umi_code(Umi(umi, None, umi, UmiSource.RX)) if "-" not in umi else None
+        if code is None:
+            texts = [_umi_of_code(int(c)).canonical for c in codes.tolist()]
+            distances = [_distance(umi, text) for text in texts]
+            return np.array([d is not None and d <= self.max_mismatches for d in distances], bool)
+        same = (codes >> _UMI_BASE_BITS) == (code >> _UMI_BASE_BITS)
+        differ = ((codes ^ code) & _BASE_BITS).astype(np.uint64)
+        mismatches = _popcount((differ | differ >> np.uint64(1)) & _LOW_BASE_BITS)
+        within: NDArray[np.bool_] = same & (mismatches <= self.max_mismatches)
+        return within
+
+    def _attach(
+        self,
+        sided: list[_Template],
+        kept: list[_Draft],
+        ends: Mapping[tuple[int, int], set[str]],
+    ) -> None:
+        """One-sided templates join a kept family (chosen before any joins) or found their own.
+
+        ``ends`` holds the UMIs of the one-sided templates by their 5' end.
+        """
+        index = _AnchorIndex(kept + self._touched_drafts(ends))
         targets = []
         for template in sided:
             assert template.anchor is not None
