@@ -34,6 +34,8 @@ from mrd.ngs.umi import (
     umi_from_read,
     umi_from_rx,
 )
+from mrd.ngs.umi import _CollectedTemplates as CollectedTemplates
+from mrd.ngs.umi import _FamilyBuilder as FamilyBuilder
 from mrd.ngs.umi import _record_rows as record_rows
 from mrd.simulate import Npm1Insertion, SimulationSpec, UmiSpec, simulate
 
@@ -992,6 +994,36 @@ def test_positions_of_several_molecules_match_group_families(
     partition, _ = _collected(reads, max_mismatches, UmiSource.RX)
     merged = max_mismatches  # AAAAAAAC joins at 1 mismatch, AAAACCAA too at 2
     assert len(partition) == sum(len(umis) for umis in _MOLECULES_AT.values()) - merged
+
+
+@pytest.mark.parametrize("at_once", [1, 2, 5])
+def test_positions_made_a_slice_at_a_time_give_the_same_families(
+    at_once: int, tmp_path: Path
+) -> None:
+    # Deep windows make their positions in bulk a slice of templates at a time; where the
+    # slices fall must not change a family, also for one-sided templates joining them.
+    records = _one_sided_molecules() + [
+        read
+        for shift, umis in _MOLECULES_AT.items()
+        for umi, copies in umis.items()
+        for copy in range(copies)
+        for read in make_pair(
+            f"{umi}-{shift}-{copy}", left=LEFT + shift, right=RIGHT + shift, rx=umi
+        )
+    ]
+    reads = write_and_read(tmp_path, records)
+    grouping = group_families(reads)
+    collector = TemplateCollector()
+    for read in reads:
+        collector.add(read, hash(read.query_name))
+    templates = CollectedTemplates.of(collector)
+    families = FamilyBuilder(templates, collector._odd, DEFAULT_MAX_MISMATCHES, at_once).build()
+    members: dict[int, set[int]] = {}
+    for template, family in zip(families.template_ids, families.family_ids, strict=True):
+        members.setdefault(int(family), set()).add(int(template))
+    assert {frozenset(m) for m in members.values()} == _partition(grouping)
+    assert families.summary() == summarize_families(grouping)
+    assert families.histogram() == family_size_histogram(grouping.families)
 
 
 def _simulated_npm1_reads(tmp_path: Path) -> tuple[list[pysam.AlignedSegment], dict[str, Any]]:

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import enum
 import functools
+import itertools
 import re
 from array import array
 from collections import Counter, defaultdict, deque
@@ -1125,6 +1126,8 @@ class TemplateCollector:
 
 
 _SORTED_AT_ONCE = 1 << 20
+_GROUPED_AT_ONCE = 1 << 20
+"""Templates whose positions :meth:`_FamilyBuilder._positions` makes in bulk in one go."""
 """Records whose order :func:`_record_rows` finds in one sort (some 40 MiB of arrays)."""
 
 
@@ -1310,8 +1313,13 @@ class _FamilyBuilder:
     """
 
     def __init__(
-        self, templates: _CollectedTemplates, odd: Mapping[Umi, int], max_mismatches: int
+        self,
+        templates: _CollectedTemplates,
+        odd: Mapping[Umi, int],
+        max_mismatches: int,
+        at_once: int = _GROUPED_AT_ONCE,
     ) -> None:
+        self.at_once = at_once  # templates made in bulk in one go
         self.t = templates
         self.odd = {index: umi for umi, index in odd.items()}
         self.max_mismatches = max_mismatches
@@ -1406,8 +1414,19 @@ class _FamilyBuilder:
         # Only positions whose UMIs all have a packed code are made in bulk.
         codes = self.t.umi[rows]
         eligible = np.minimum.reduceat(codes, starts) >= 0
-        simple = self._one_umi_positions(rows, codes, starts, sizes, eligible)
-        simple |= self._apart_umi_positions(rows, codes, starts, sizes, eligible & ~simple)
+        simple = np.zeros(len(starts), dtype=bool)
+        # A slice of positions at a time: the bulk steps hold several arrays a template.
+        cuts = np.searchsorted(starts, np.arange(self.at_once, len(rows), self.at_once))
+        for first, last in itertools.pairwise([0, *np.unique(cuts).tolist(), len(starts)]):
+            if first == last:
+                continue
+            begin, end = int(starts[first]), int(starts[last - 1] + sizes[last - 1])
+            part = (rows[begin:end], codes[begin:end], starts[first:last] - begin)
+            done = self._one_umi_positions(*part, sizes[first:last], eligible[first:last])
+            done |= self._apart_umi_positions(
+                *part, sizes[first:last], eligible[first:last] & ~done
+            )
+            simple[first:last] = done
         if (simple & touched).any():
             taken = np.repeat(simple & touched, sizes)
             self.touched = _TouchedFamilies.of(
