@@ -1247,8 +1247,8 @@ class _CollectedTemplates:
 class _TouchedFamilies:
     """Families made in bulk at positions that a one-sided template's 5' end touches.
 
-    Kept as arrays, one entry per family, so that drafts are made only for the few a one-sided
-    template may join (see :meth:`_FamilyBuilder._touched_drafts`).
+    As arrays, one entry per family of a slice of positions, so that drafts are made only for
+    the few a one-sided template may join (see :meth:`_FamilyBuilder._touched_drafts`).
     """
 
     family: NDArray[np.int64]
@@ -1258,11 +1258,6 @@ class _TouchedFamilies:
     bounds: NDArray[np.intp]  # family i's rows are rows[bounds[i] : bounds[i + 1]]
     by_end: NDArray[np.int64]  # each family's ends (see _end_key), sorted
     end_family: NDArray[np.intp]  # the family (index) of each of by_end
-
-    @classmethod
-    def none(cls) -> _TouchedFamilies:
-        empty = np.zeros(0, dtype=np.int64)
-        return cls(empty, empty, empty, empty, np.zeros(1, np.intp), empty, empty)
 
     @classmethod
     def of(
@@ -1327,7 +1322,6 @@ class _FamilyBuilder:
         self.sizes: list[int] = []
         self.duplex: list[bool] = []
         self.family_of_draft: dict[int, int] = {}  # id(draft) -> family
-        self.touched = _TouchedFamilies.none()  # made in bulk at a one-sided template's end
 
     def umi(self, code: int) -> Umi:
         return self.odd[-2 - code] if code < _NO_UMI else _umi_of_code(code)
@@ -1370,7 +1364,7 @@ class _FamilyBuilder:
             assert template.anchor is not None
             ends[template.anchor].add(template.umi.canonical)
         kept = self._positions(np.flatnonzero(positional), ends)
-        self._attach(sided, kept, ends)
+        self._attach(sided, kept)
         in_family = self.family >= 0
         without = ~has_umi
         return TemplateFamilies(
@@ -1387,12 +1381,11 @@ class _FamilyBuilder:
     def _positions(
         self, rows: NDArray[np.intp], ends: Mapping[tuple[int, int], set[str]]
     ) -> list[_Draft]:
-        """Families of the templates placed by their whole fragment, a position at a time.
+        """Families of the templates placed by their whole fragment, in bulk where it can be.
 
-        Returns the drafts, made one position at a time, that a one-sided template could join
-        (an end at its 5' end, a UMI within reach of its own). Positions made in bulk that such
-        a template could join are kept as arrays (:attr:`touched`): in very deep data nearly
-        every position is some one-sided template's end, though such templates are few.
+        Returns the drafts of the families a one-sided template could join (an end at its 5'
+        end, a UMI within reach of its own), the only ones made as objects: in very deep data
+        nearly every position is some one-sided template's end, though such templates are few.
         """
         if len(rows) == 0:
             return []
@@ -1415,6 +1408,7 @@ class _FamilyBuilder:
         codes = self.t.umi[rows]
         eligible = np.minimum.reduceat(codes, starts) >= 0
         simple = np.zeros(len(starts), dtype=bool)
+        kept: list[_Draft] = []
         # A slice of positions at a time: the bulk steps hold several arrays a template.
         cuts = np.searchsorted(starts, np.arange(self.at_once, len(rows), self.at_once))
         for first, last in itertools.pairwise([0, *np.unique(cuts).tolist(), len(starts)]):
@@ -1427,14 +1421,20 @@ class _FamilyBuilder:
                 *part, sizes[first:last], eligible[first:last] & ~done
             )
             simple[first:last] = done
-        if (simple & touched).any():
-            taken = np.repeat(simple & touched, sizes)
-            self.touched = _TouchedFamilies.of(
-                rows[taken], self.family[rows[taken]], codes[taken], key[taken], self.t
-            )
-            del taken
+            if (done & touched[first:last]).any():
+                taken = np.repeat(done & touched[first:last], sizes[first:last])
+                chunk = slice(begin, end)
+                rows_taken = rows[chunk][taken]
+                touched_families = _TouchedFamilies.of(
+                    rows_taken,
+                    self.family[rows_taken],
+                    codes[chunk][taken],
+                    key[chunk][taken],
+                    self.t,
+                )
+                kept += self._touched_drafts(touched_families, ends)
+                del taken, rows_taken, touched_families
         del codes
-        kept: list[_Draft] = []
         t = self.t
         for index in np.flatnonzero(~simple).tolist():
             begin = int(starts[index])
@@ -1561,13 +1561,14 @@ class _FamilyBuilder:
         distances = (_distance(umi, variant) for umi in umis for variant in variants)
         return any(d is not None and d <= self.max_mismatches for d in distances)
 
-    def _touched_drafts(self, ends: Mapping[tuple[int, int], set[str]]) -> list[_Draft]:
+    def _touched_drafts(
+        self, touched: _TouchedFamilies, ends: Mapping[tuple[int, int], set[str]]
+    ) -> list[_Draft]:
         """Drafts of the bulk-made families a one-sided template could join.
 
         Made only for a family at a one-sided template's end whose UMI is within reach of one
         of the UMIs ending there, as :meth:`_positions` keeps the drafts it makes.
         """
-        touched = self.touched
         if not len(touched.family):
             return []
         chosen: set[int] = set()
@@ -1609,17 +1610,9 @@ class _FamilyBuilder:
         within: NDArray[np.bool_] = same & (mismatches <= self.max_mismatches)
         return within
 
-    def _attach(
-        self,
-        sided: list[_Template],
-        kept: list[_Draft],
-        ends: Mapping[tuple[int, int], set[str]],
-    ) -> None:
-        """One-sided templates join a kept family (chosen before any joins) or found their own.
-
-        ``ends`` holds the UMIs of the one-sided templates by their 5' end.
-        """
-        index = _AnchorIndex(kept + self._touched_drafts(ends))
+    def _attach(self, sided: list[_Template], kept: list[_Draft]) -> None:
+        """One-sided templates join a kept family (chosen before any joins) or found their own."""
+        index = _AnchorIndex(kept)
         targets = []
         for template in sided:
             assert template.anchor is not None
