@@ -1042,7 +1042,7 @@ def _show_click_error(exc: click.ClickException) -> None:
     message = _one_line(exc.format_message())
     context = getattr(exc, "ctx", None)
     if isinstance(exc, click.UsageError) and context is not None:
-        message = f"{message.rstrip('.')} (see '{context.command_path} --help')"
+        message = f"{message.rstrip('.')}; see '{context.command_path} --help'"
     click.echo(f"mrd: error: {message}", err=True)
 
 

@@ -195,7 +195,7 @@ def _assert_one_error_line(run: CliRun, *words: str) -> str:
 def _assert_usage_error(run: CliRun, *words: str) -> str:
     """Exit 2 and one ``mrd: error:`` line naming the option, the problem and where help is."""
     line = _assert_one_error_line(run, *words)
-    assert line.endswith(" --help')"), line
+    assert line.endswith(" --help'"), line
     return line
 
 

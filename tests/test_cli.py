@@ -48,9 +48,7 @@ def test_unknown_option_is_a_usage_error():
     run = _mrd("inspect", "--no-such-option", "x.bam")
     assert run.returncode == 2
     # One line, as for any bad input, still saying where the help is.
-    assert (
-        run.stderr == "mrd: error: No such option '--no-such-option' (see 'mrd inspect --help')\n"
-    )
+    assert run.stderr == "mrd: error: No such option '--no-such-option'; see 'mrd inspect --help'\n"
 
 
 def test_bare_mrd_still_shows_the_help():

@@ -944,6 +944,26 @@ def test_collector_keys_off_its_reference_match_group_families(tmp_path: Path) -
         assert families.records == len(reads)
 
 
+def test_collector_packs_a_window_whose_first_read_is_chimeric(tmp_path: Path) -> None:
+    # A window on chr5 (reference 1) whose first record's mate is on chr13 (reference 0): that
+    # key names chr13 first, and must not make every chr5 key one that is kept whole.
+    pairs = [make_pair(f"chr5-{i}", left=LEFT + 5 * i, rx="ACGTACGT") for i in range(6)]
+    for pair in pairs:
+        for read in pair:
+            read.reference_id = read.next_reference_id = 1
+    here, there = make_pair("chimera", rx="TTTTCCCC")
+    here.reference_id, here.next_reference_id, there.next_reference_id = 1, 0, 1
+    for read in (here, there):
+        read.template_length = 0
+        read.flag &= ~0x2
+    reads = [here, *(read for pair in pairs for read in pair)]
+    collector = TemplateCollector()
+    for read in reads:
+        collector.add(read, hash(read.query_name))
+    assert collector._far == {fragment_position(here): -2}
+    _assert_collector_agrees(reads)
+
+
 _IDS = st.integers(-3, 3) | st.integers(-(2**63), 2**63 - 1)
 
 

@@ -539,6 +539,8 @@ class _Counting:
         self.arrays[point].append(templates)
 
     def tally(self) -> Tally:
+        """The counted templates as sorted unique ids; takes the arrays, so it is called once."""
+
         def ids(point: str) -> IdArray:
             # As np.unique, without its copy: the arrays are this counting's own (at ten
             # million reads one edge's ids are tens of MiB), so they are sorted in place.

@@ -972,7 +972,7 @@ def _umi_of_code(code: int) -> Umi:
 
 
 def _end_key(reference_id: Any, position: Any) -> Any:
-    """A fragment end as one int64 (works on ints and on int32 arrays alike)."""
+    """A fragment end as one int64 (works on ints and on integer arrays alike)."""
     return (np.asarray(reference_id, dtype=np.int64) << 32) + np.asarray(position, np.int64)
 
 
@@ -1017,7 +1017,7 @@ class TemplateCollector:
     name), the record's rank, its UMI packed into an integer (see :func:`_umi_code`), its
     fragment key packed likewise (see :meth:`_pack_key`) and, for the rare record whose mate is
     unmapped, its one-sided end. :meth:`group` then picks each template's
-    records in numpy and builds families one position at a time.
+    records in numpy and builds families, in bulk where it can (see :class:`_FamilyBuilder`).
 
     The families are those :func:`group_families` finds for the same records: a template takes
     its UMI and key from its best-ranked record that has one, so read 1 decides as it does
@@ -1073,11 +1073,13 @@ class TemplateCollector:
 
         A key whose ends are on the collector's reference packs as ``start << 31 | end``: in a
         window fetch that is nearly every key, and eight bytes a record less than four int32s.
-        The first placed key chooses that reference. Others are kept as tuples, one code
-        (``-2 - index``) for equal keys, so that codes are equal exactly when keys are.
+        The first placed key with both ends on one reference chooses it (a chimeric key names
+        the lower-numbered of its two, which in a window fetch may be the mate's). Others are
+        kept as tuples, one code (``-2 - index``) for equal keys, so that codes are equal
+        exactly when keys are.
         """
         reference, start, end, end_reference = key
-        if self._reference is None:
+        if self._reference is None and end_reference == reference:
             self._reference = reference
         if (
             reference == self._reference
@@ -1126,9 +1128,10 @@ class TemplateCollector:
 
 
 _SORTED_AT_ONCE = 1 << 20
+"""Records whose order :func:`_record_rows` finds in one sort (some 40 MiB of arrays)."""
+
 _GROUPED_AT_ONCE = 1 << 20
 """Templates whose positions :meth:`_FamilyBuilder._positions` makes in bulk in one go."""
-"""Records whose order :func:`_record_rows` finds in one sort (some 40 MiB of arrays)."""
 
 
 def _record_rows(
@@ -1398,9 +1401,10 @@ class _FamilyBuilder:
         starts = np.flatnonzero(np.append(True, key[1:] != key[:-1]))
         sizes = np.diff(np.append(starts, len(rows)))
         touched = np.zeros(len(starts), dtype=bool)
+        # One-sided templates' 5' ends, and each as one integer (reference id, then position).
+        anchors = list(ends)
+        wanted = np.array([_end_key(ref, at) for ref, at in anchors], dtype=np.int64)
         if ends:
-            # Ends as one integer each (reference id, then position), compared in numpy.
-            wanted = np.array([_end_key(ref, at) for ref, at in ends], dtype=np.int64)
             first, second = self.t.ends(key[starts])
             touched = np.isin(first, wanted) | np.isin(second, wanted)
             del first, second
@@ -1432,7 +1436,7 @@ class _FamilyBuilder:
                     key[chunk][taken],
                     self.t,
                 )
-                kept += self._touched_drafts(touched_families, ends)
+                kept += self._touched_drafts(touched_families, anchors, wanted, ends)
                 del taken, rows_taken, touched_families
         del codes
         t = self.t
@@ -1562,22 +1566,25 @@ class _FamilyBuilder:
         return any(d is not None and d <= self.max_mismatches for d in distances)
 
     def _touched_drafts(
-        self, touched: _TouchedFamilies, ends: Mapping[tuple[int, int], set[str]]
+        self,
+        touched: _TouchedFamilies,
+        anchors: Sequence[tuple[int, int]],
+        wanted: NDArray[np.int64],
+        ends: Mapping[tuple[int, int], set[str]],
     ) -> list[_Draft]:
         """Drafts of the bulk-made families a one-sided template could join.
 
         Made only for a family at a one-sided template's end whose UMI is within reach of one
-        of the UMIs ending there, as :meth:`_positions` keeps the drafts it makes.
+        of the UMIs ending there, as :meth:`_positions` keeps the drafts it makes. ``anchors``
+        are the ends of ``ends``, ``wanted`` the same as :func:`_end_key` integers.
         """
         if not len(touched.family):
             return []
         chosen: set[int] = set()
-        for (reference, at), umis in ends.items():
-            candidates = touched.at(_end_key(reference, at))
-            if not len(candidates):
-                continue
+        for index in np.flatnonzero(np.isin(wanted, touched.by_end)).tolist():
+            candidates = touched.at(int(wanted[index]))
             near = np.zeros(len(candidates), dtype=bool)
-            for umi in umis:
+            for umi in ends[anchors[index]]:
                 near |= self._within(umi, touched.umi[candidates])
             chosen.update(candidates[near].tolist())
         drafts = []
