@@ -21,6 +21,7 @@ from mrd.ngs.umi import (
     MoleculeFamily,
     PositionKey,
     TemplateCollector,
+    TemplateFamilies,
     Umi,
     UmiSource,
     detect_umi_source,
@@ -868,10 +869,15 @@ def _collected(
     for read in reads:
         collector.add(read, hash(read.query_name))
     families = collector.group(max_mismatches)
+    return _template_partition(families), families
+
+
+def _template_partition(families: TemplateFamilies) -> set[frozenset[int]]:
+    """The template ids of each family of a :class:`TemplateFamilies`."""
     members: dict[int, set[int]] = {}
     for template, family in zip(families.template_ids, families.family_ids, strict=True):
         members.setdefault(int(family), set()).add(int(template))
-    return {frozenset(m) for m in members.values()}, families
+    return {frozenset(m) for m in members.values()}
 
 
 def _assert_collector_agrees(
@@ -994,13 +1000,9 @@ _MOLECULES_AT = {
 }
 
 
-@pytest.mark.parametrize("max_mismatches", [0, 1, 2])
-def test_positions_of_several_molecules_match_group_families(
-    max_mismatches: int, tmp_path: Path
-) -> None:
-    # Deep data put several molecules at most positions; the collector makes those whose UMIs
-    # are all too far apart to merge in bulk, and must still merge the near ones.
-    records = [
+def _several_molecules() -> list[pysam.AlignedSegment]:
+    """Pairs of the molecules of ``_MOLECULES_AT``, each copy a template."""
+    return [
         read
         for shift, umis in _MOLECULES_AT.items()
         for umi, copies in umis.items()
@@ -1009,6 +1011,15 @@ def test_positions_of_several_molecules_match_group_families(
             f"{umi}-{shift}-{copy}", left=LEFT + shift, right=RIGHT + shift, rx=umi
         )
     ]
+
+
+@pytest.mark.parametrize("max_mismatches", [0, 1, 2])
+def test_positions_of_several_molecules_match_group_families(
+    max_mismatches: int, tmp_path: Path
+) -> None:
+    # Deep data put several molecules at most positions; the collector makes those whose UMIs
+    # are all too far apart to merge in bulk, and must still merge the near ones.
+    records = _several_molecules()
     reads = write_and_read(tmp_path, records)
     _assert_collector_agrees(reads, max_mismatches, UmiSource.RX)
     partition, _ = _collected(reads, max_mismatches, UmiSource.RX)
@@ -1022,15 +1033,7 @@ def test_positions_made_a_slice_at_a_time_give_the_same_families(
 ) -> None:
     # Deep windows make their positions in bulk a slice of templates at a time; where the
     # slices fall must not change a family, also for one-sided templates joining them.
-    records = _one_sided_molecules() + [
-        read
-        for shift, umis in _MOLECULES_AT.items()
-        for umi, copies in umis.items()
-        for copy in range(copies)
-        for read in make_pair(
-            f"{umi}-{shift}-{copy}", left=LEFT + shift, right=RIGHT + shift, rx=umi
-        )
-    ]
+    records = _one_sided_molecules() + _several_molecules()
     reads = write_and_read(tmp_path, records)
     grouping = group_families(reads)
     collector = TemplateCollector()
@@ -1038,10 +1041,7 @@ def test_positions_made_a_slice_at_a_time_give_the_same_families(
         collector.add(read, hash(read.query_name))
     templates = CollectedTemplates.of(collector)
     families = FamilyBuilder(templates, collector._odd, DEFAULT_MAX_MISMATCHES, at_once).build()
-    members: dict[int, set[int]] = {}
-    for template, family in zip(families.template_ids, families.family_ids, strict=True):
-        members.setdefault(int(family), set()).add(int(template))
-    assert {frozenset(m) for m in members.values()} == _partition(grouping)
+    assert _template_partition(families) == _partition(grouping)
     assert families.summary() == summarize_families(grouping)
     assert families.histogram() == family_size_histogram(grouping.families)
 

@@ -1007,6 +1007,11 @@ def _popcount(values: NDArray[np.uint64]) -> NDArray[np.uint64]:
     return counts
 
 
+def _base_mismatches(differ: NDArray[np.uint64]) -> NDArray[np.uint64]:
+    """Bases that differ between packed UMIs, given their bases XORed (2 bits a base)."""
+    return _popcount((differ | differ >> np.uint64(1)) & _LOW_BASE_BITS)
+
+
 class TemplateCollector:
     """Builds UMI families from a stream of records without keeping the records.
 
@@ -1542,8 +1547,7 @@ class _FamilyBuilder:
                 step = max(1, _COMPARED_AT_ONCE // (size * size))  # bounds the arrays' memory
                 for group in (groups[i : i + step] for i in range(0, len(groups), step)):
                     block = bases[first_umi[group][:, None] + np.arange(size)]
-                    differ = block[:, :, None] ^ block[:, None, :]
-                    mismatches = _popcount((differ | differ >> np.uint64(1)) & _LOW_BASE_BITS)
+                    mismatches = _base_mismatches(block[:, :, None] ^ block[:, None, :])
                     mismatches[:, np.arange(size), np.arange(size)] = _UMI_MAX_BASES + 1
                     apart[group] = mismatches.min(axis=(1, 2)) > self.max_mismatches
         done[umi_position[first_umi[apart]]] = True
@@ -1612,8 +1616,7 @@ class _FamilyBuilder:
             distances = [_distance(umi, text) for text in texts]
             return np.array([d is not None and d <= self.max_mismatches for d in distances], bool)
         same = (codes >> _UMI_BASE_BITS) == (code >> _UMI_BASE_BITS)
-        differ = ((codes ^ code) & _BASE_BITS).astype(np.uint64)
-        mismatches = _popcount((differ | differ >> np.uint64(1)) & _LOW_BASE_BITS)
+        mismatches = _base_mismatches(((codes ^ code) & _BASE_BITS).astype(np.uint64))
         within: NDArray[np.bool_] = same & (mismatches <= self.max_mismatches)
         return within
 
