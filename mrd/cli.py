@@ -100,7 +100,10 @@ class _FilePath(click.Path):
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
         """Convert as click does, then refuse a path the operating system cannot even look up."""
-        path = super().convert(value, param, ctx)
+        try:
+            path = super().convert(value, param, ctx)
+        except UnicodeEncodeError:  # a surrogate no file name's bytes decode to: click stats it
+            self.fail(f"{value!r} is not a file name the file system can encode.", param, ctx)
         try:
             os.stat(path)
         except FileNotFoundError:

@@ -677,6 +677,13 @@ def test_monitor_output_folder_whose_name_is_not_utf8(
     assert "out-\\udcff/report.html" in run.stdout
 
 
+def test_a_path_no_file_name_encodes_to_is_one_line(tmp_path: Path) -> None:
+    # Found by test_cli_fuzz: a lone surrogate outside surrogateescape's range (a caller's own
+    # string, never bytes from a shell) made click's stat of an output path raise a traceback.
+    run = run_cli(["call", str(tmp_path / "x.bam"), "--tsv", "\udd00"])
+    _assert_usage_error(run, "--tsv", "not a file name the file system can encode")
+
+
 # --- the HTML report ---------------------------------------------------------------------------
 
 
