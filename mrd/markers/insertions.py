@@ -41,8 +41,8 @@ from typing import Any, Literal
 
 import numpy as np
 import pysam
+import scipy
 from numpy.typing import NDArray
-from scipy.stats import binomtest
 
 from mrd.catalog import ReferenceWindow
 from mrd.markers.realign import (
@@ -766,7 +766,7 @@ class Proportion:
         if total <= 0:
             return cls(alt, 0, math.nan, 0.0, 1.0)
         alt = min(alt, total)
-        ci = binomtest(alt, total).proportion_ci(confidence_level=0.95, method="exact")
+        ci = scipy.stats.binomtest(alt, total).proportion_ci(confidence_level=0.95, method="exact")
         return cls(alt, total, alt / total, float(ci.low), float(ci.high))
 
     def as_counts(self, unit: str) -> dict[str, Any]:
