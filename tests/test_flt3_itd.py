@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import shutil
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -15,10 +16,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mrd.call import CallResult, call_sample
-from mrd.catalog import flt3
+from mrd.catalog import flt3, reference_window
 from mrd.cli import main
 from mrd.genome import Build
-from mrd.simulate import Flt3Itd, Indel, SimulationSpec, simulate
+from mrd.markers.insertions import InsertionScan, scan_insertions
+from mrd.ngs import DropReason, FilterCounts, ReadFilter, open_alignments
+from mrd.simulate import Flt3Itd, Indel, SimulationSpec, UmiSpec, simulate
 
 DEPTH = 1200
 
@@ -351,3 +354,71 @@ def test_reads_sharing_bases_share_discovery_but_keep_their_own_strand() -> None
     for view, alone in zip(shared, views(), strict=True):
         _oriented(index, alone)
         assert view.placement == alone.placement, (view.template, view.form, view.forward)
+
+
+def _plain(value: Any) -> Any:
+    return value.tolist() if isinstance(value, np.ndarray) else value
+
+
+def _scan_facts(scan: InsertionScan) -> dict[str, Any]:
+    """Everything a scan reports, tallies as lists, so that two scans compare with ``==``."""
+    return {
+        "clones": [
+            (
+                clone.allele,
+                clone.proportion,
+                clone.molecules,
+                clone.evidence,
+                {f.name: _plain(getattr(clone.tally, f.name)) for f in fields(clone.tally)},
+            )
+            for clone in scan.clones
+        ],
+        "rest": (scan.library, scan.candidates, scan.region, scan.families, scan.family_sizes),
+        "error_rate": scan.error_rate,
+    }
+
+
+def _with_a_poor_unmapped_read(bam: Path) -> Path:
+    """A copy of ``bam`` whose first unmapped read beside a mapped mate has base quality 2.
+
+    Such a read is too poor to realign, so it is neither used nor given to the UMI collector.
+    """
+    poor = bam.with_name(f"{bam.stem}.poor.bam")
+    changed = False
+    with (
+        pysam.AlignmentFile(str(bam)) as source,
+        pysam.AlignmentFile(str(poor), "wb", template=source) as target,
+    ):
+        for read in source:
+            if not changed and read.is_unmapped and not read.mate_is_unmapped:
+                read.query_qualities = pysam.qualitystring_to_array("#" * read.query_length)
+                changed = True
+            target.write(read)
+    assert changed
+    pysam.index(str(poor))
+    return poor
+
+
+@pytest.mark.parametrize("first_pass", [1, 20_000])
+def test_a_deep_window_read_twice_gives_the_one_pass_scan(tmp_path: Path, first_pass: int) -> None:
+    # Past `single_pass_records` records a UMI window is read twice (families, then reads) to
+    # bound memory. A 210-bp ITD gives supplementary and unmapped records, which both passes
+    # must take alike; what the scan finds and counts, and its record counts, do not change.
+    bam = _simulate(
+        tmp_path, "deep", (Flt3Itd(length=210), 0.1), (Flt3Itd(length=45), 0.02), seed=52,
+        depth=600, depth_of="molecules", umi=UmiSpec(family_size_mean=3, duplex=True),
+    )  # fmt: skip
+    bam = _with_a_poor_unmapped_read(bam)
+    read_filter = ReadFilter(drop_duplicates=False)
+    with open_alignments(bam) as source:
+        window = reference_window("FLT3", source.genome.build)
+        once, twice = FilterCounts(), FilterCounts()
+        one = scan_insertions(source, window, read_filter=read_filter, counts=once)
+        two = scan_insertions(
+            source, window, read_filter=read_filter, counts=twice, single_pass_records=first_pass
+        )
+    assert once.fetched > first_pass  # so the second pass was taken
+    assert once.dropped[DropReason.SUPPLEMENTARY] and once.dropped[DropReason.UNMAPPED]
+    assert one.families is not None and len(one.clones) == 2
+    assert _scan_facts(two) == _scan_facts(one)
+    assert twice == once

@@ -38,6 +38,8 @@ import numpy as np
 import pysam
 from numpy.typing import NDArray
 
+from mrd.ngs.ids import id_ranges, in_range
+
 Strand = Literal["A", "B"]
 """Duplex strand of a read's molecule: A kept the canonical half order, B swapped it."""
 
@@ -1149,30 +1151,18 @@ def _record_rows(
 
     One lexsort of every record holds its int64 result and its sort buffers at once, some 16
     bytes a record (140 MiB at nine million); ranges of ids sorted in turn need the int32
-    result and buffers for one range. Ranges are cut at quantiles of a sample of the ids, so any
-    ids (hashes or small integers) split evenly, and a template's records share one range.
-    Each sort is stable over record indices in arrival order, as the whole one is.
+    result and buffers for one range (see :func:`~mrd.ngs.ids.id_ranges`); a template's records
+    share one range. Each sort is stable over record indices in arrival order, as the whole one is.
     """
     size = len(template)
     if size >= 1 << 31:
         raise ValueError(f"too many records for one collector: {size}")
-    parts = -(-size // at_once)
-    if parts <= 1:
+    if size <= at_once:
         return np.lexsort((flag, rank, template)).astype(np.int32)
-    sample = np.sort(template[:: max(1, size // (64 * parts))])
-    cuts = np.unique(sample[(np.arange(1, parts) * len(sample)) // parts])
     rows = np.empty(size, dtype=np.int32)
     filled = 0
-    for index in range(len(cuts) + 1):
-        if index == 0:
-            mask = template < cuts[0]
-        elif index == len(cuts):
-            mask = template >= cuts[-1]
-        else:
-            mask = template >= cuts[index - 1]
-            mask &= template < cuts[index]
-        chosen = np.flatnonzero(mask)
-        del mask
+    for low, high in id_ranges(template, at_once):
+        chosen = np.flatnonzero(in_range(template, low, high))
         ranked = chosen[np.lexsort((flag[chosen], rank[chosen], template[chosen]))]
         rows[filled : filled + len(ranked)] = ranked
         filled += len(ranked)
