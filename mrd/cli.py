@@ -19,6 +19,7 @@ from click.core import ParameterSource
 
 from mrd import __version__
 from mrd.errors import MrdError, user_error_behind
+from mrd.memory import return_freed_memory
 
 if TYPE_CHECKING:
     from mrd.call import CallSettings
@@ -1056,6 +1057,7 @@ def main(argv: list[str] | None = None) -> int:
     reconfigure = getattr(sys.stdout, "reconfigure", None)
     if reconfigure is not None:
         reconfigure(errors="backslashreplace")
+    return_freed_memory()  # a deep window's freed arrays must not stay resident for the next
     try:
         result = cli.main(args=argv, prog_name="mrd", standalone_mode=False)
         # Commands return an exit code or None; never hand another object to sys.exit.

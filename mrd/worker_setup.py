@@ -13,6 +13,8 @@ import logging
 
 import pysam
 
+from mrd.memory import return_freed_memory
+
 
 def worker_settings() -> tuple[int, str | None, int]:
     """This process's root log level and format and htslib's verbosity, for workers to match.
@@ -38,13 +40,15 @@ def start_worker(
     and htslib at its default verbosity: without this, ``--quiet`` would not quieten it, its
     warnings would lose their ``WARNING mrd...`` prefix, and htslib would print its own lines
     above a failing sample's error when the command line keeps them back (see
-    :func:`mrd.ngs.alignment.show_htslib_messages`). Then ``modules`` are imported once,
-    before the first task.
+    :func:`mrd.ngs.alignment.show_htslib_messages`). Freed memory is returned to the system
+    as in the command line (:mod:`mrd.memory`). Then ``modules`` are imported once, before the
+    first task.
     """
     if log_format is not None:
         logging.basicConfig(level=level, format=log_format, force=True)
     else:
         logging.getLogger().setLevel(level)
     pysam.set_verbosity(htslib_verbosity)
+    return_freed_memory()  # the worker is mrd's own process, as the command line is
     for name in modules:
         importlib.import_module(name)
