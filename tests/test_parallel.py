@@ -6,7 +6,11 @@ import csv
 import filecmp
 import gzip
 import json
+import os
 import shutil
+import signal
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +25,7 @@ from mrd.monitoring.monitor import (
     monitor,
     write_outputs,
 )
-from mrd.monitoring.parallel import ProgressLine, one_line_error
+from mrd.monitoring.parallel import ProcessRunner, ProgressLine, WorkerDiedError, one_line_error
 from mrd.ngs.filters import ReadFilter
 
 DEMO = Path(__file__).resolve().parents[1] / "examples" / "demo"
@@ -216,8 +220,6 @@ def test_dask_gives_the_same_result(serial: Run, tmp_path: Path) -> None:
 
 
 def test_dask_missing_is_one_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    import sys
-
     from mrd.errors import MissingDependencyError
     from mrd.monitoring.parallel import make_runner
 
@@ -246,3 +248,35 @@ def test_worker_processes_log_as_the_command_asks(tmp_path: Path) -> None:
     )
     assert quiet.code == 0, quiet.stderr
     assert "older than the file" not in quiet.stderr
+
+
+def _task(item: str) -> str:
+    """``item`` in capitals; ``die`` kills its own worker, as the out-of-memory killer would."""
+    if item == "die":
+        time.sleep(0.2)  # the others are running by then
+        os.kill(os.getpid(), signal.SIGKILL)
+    time.sleep(0.5)
+    return item.upper()
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL")
+def test_a_worker_killed_mid_run_fails_only_its_own_task() -> None:
+    # A dead worker breaks the whole process pool: without recovery every task in flight, and
+    # every later submission, would fail with it.
+    runner: ProcessRunner[str, str, str] = ProcessRunner(2)
+    outcomes: dict[str, str | BaseException] = {}
+    try:
+        for item in ("a", "die", "b", "c"):
+            runner.submit(item, _task, item)
+        for key, outcome in runner.completed():
+            outcomes[key] = outcome
+            if len(outcomes) == 1:
+                runner.submit("late", _task, "late")  # a follow-up, as monitor submits them
+    finally:
+        runner.close()
+    died = outcomes.pop("die")
+    assert outcomes == {"a": "A", "b": "B", "c": "C", "late": "LATE"}
+    assert isinstance(died, WorkerDiedError)
+    assert (
+        one_line_error(died) == "its worker process was killed before it finished (out of memory?)"
+    )

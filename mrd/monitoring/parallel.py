@@ -20,6 +20,7 @@ import sys
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import IO, Any, Generic, Protocol, TypeVar
 
@@ -32,6 +33,7 @@ __all__ = [
     "ProgressLine",
     "Runner",
     "SerialRunner",
+    "WorkerDiedError",
     "make_runner",
     "one_line_error",
 ]
@@ -90,35 +92,106 @@ class SerialRunner(Generic[K, T, R]):
         """Nothing to release."""
 
 
+class WorkerDiedError(MrdError):
+    """A task's worker process ended without an answer: killed, or out of memory."""
+
+
+@dataclass(frozen=True)
+class _Task(Generic[K, T, R]):
+    key: K
+    fn: Callable[[T], R]
+    item: T
+
+
 class ProcessRunner(Generic[K, T, R]):
     """Runs tasks in ``workers`` spawned processes: ``--workers N``.
 
     Spawn rather than fork: forking a process that holds pysam handles or threads (logging,
     Dask) can deadlock, and spawn behaves the same on Linux and macOS. Each worker imports
     :mod:`mrd` once and opens every BAM it is given itself.
+
+    A worker that dies (the kernel's out-of-memory killer, a crash in a C library) breaks the
+    whole pool: every task it was running fails at once, and so would every later submission.
+    So the runner starts a new pool and runs the tasks that were in flight again, one at a time
+    and alone, so that each one's fate is its own: a task that kills its worker when alone comes
+    back as :class:`WorkerDiedError`, the others as their results. Tasks submitted meanwhile
+    wait until those are done.
     """
 
     def __init__(self, workers: int, preload: Sequence[str] = ()) -> None:
-        self._pool = ProcessPoolExecutor(
-            max_workers=workers,
+        self._workers = workers
+        self._preload = tuple(preload)
+        self._pool = self._new_pool()
+        self._pending: dict[Future[R], _Task[K, T, R]] = {}
+        self._suspects: deque[_Task[K, T, R]] = deque()  # in flight when a worker died
+        self._alone: _Task[K, T, R] | None = None  # the suspect now running by itself
+        self._waiting: deque[_Task[K, T, R]] = deque()  # submitted while suspects run
+
+    def _new_pool(self) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(
+            max_workers=self._workers,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=start_worker,
-            initargs=(tuple(preload), *worker_settings()),
+            initargs=(self._preload, *worker_settings()),
         )
-        self._pending: dict[Future[R], K] = {}
 
     def submit(self, key: K, fn: Callable[[T], R], item: T) -> None:
-        """Send one task to the pool."""
-        self._pending[self._pool.submit(fn, item)] = key
+        """Send one task to the pool (or queue it while a dead worker's tasks run again)."""
+        task = _Task(key, fn, item)
+        if self._suspects or self._alone is not None:
+            self._waiting.append(task)
+            return
+        try:
+            self._pending[self._pool.submit(fn, item)] = task
+        except BrokenProcessPool:  # a worker died since the last wait: found out there
+            self._waiting.append(task)
 
     def completed(self) -> Iterator[tuple[K, R | BaseException]]:
-        """Yield tasks as they finish; a crashed worker comes back as an exception."""
-        while self._pending:
+        """Yield tasks as they finish; a task whose worker died alone comes back as an error."""
+        while self._pending or self._suspects or self._waiting:
+            if not self._pending:
+                self._start_next()
             done, _ = wait(list(self._pending), return_when=FIRST_COMPLETED)
+            if any(isinstance(f.exception(), BrokenProcessPool) for f in done):
+                yield from self._recover()
+                continue
             for future in done:
-                key = self._pending.pop(future)
+                task = self._pending.pop(future)
+                if task is self._alone:
+                    self._alone = None
                 error = future.exception()
-                yield key, error if error is not None else future.result()
+                yield task.key, error if error is not None else future.result()
+
+    def _start_next(self) -> None:
+        """The next suspect alone, or else every task that waited for the suspects."""
+        if self._suspects:
+            self._alone = self._suspects.popleft()
+            tasks = [self._alone]
+        else:
+            tasks = list(self._waiting)
+            self._waiting.clear()
+        for task in tasks:
+            self._pending[self._pool.submit(task.fn, task.item)] = task
+
+    def _recover(self) -> Iterator[tuple[K, R | BaseException]]:
+        """After a worker died: answers that made it, a new pool, and the lost tasks to rerun."""
+        self._pool.shutdown(wait=True, cancel_futures=True)  # every pending future is now done
+        pending, self._pending = self._pending, {}
+        self._pool = self._new_pool()
+        for future, task in pending.items():
+            error = future.exception()
+            if not isinstance(error, BrokenProcessPool):
+                yield task.key, error if error is not None else future.result()
+            elif task is self._alone:
+                yield (
+                    task.key,
+                    WorkerDiedError(
+                        "its worker process was killed before it finished (out of memory?)"
+                    ),
+                )
+            else:
+                self._suspects.append(task)
+        self._alone = None
 
     def close(self) -> None:
         """Stop the workers; pending tasks are cancelled (the caller stopped waiting)."""
