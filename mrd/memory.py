@@ -9,8 +9,9 @@ their dynamic adjustment, see ``mallopt(3)``) keeps large arrays in their own ma
 they are returned when freed. Dask's nanny does the same for its workers through
 ``MALLOC_TRIM_THRESHOLD_``.
 
-Only mrd's own processes (the command line and the workers it spawns) call this: a pipeline
-that imports mrd keeps its allocator as it set it.
+Only the command line's entry point (:func:`mrd.cli.main`, in whatever process runs it) and
+the workers mrd spawns call this: a pipeline that imports mrd's functions keeps its allocator as
+it set it.
 """
 
 from __future__ import annotations

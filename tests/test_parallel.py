@@ -10,6 +10,7 @@ import os
 import shutil
 import signal
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -251,12 +252,23 @@ def test_worker_processes_log_as_the_command_asks(tmp_path: Path) -> None:
 
 
 def _task(item: str) -> str:
-    """``item`` in capitals; ``die`` kills its own worker, as the out-of-memory killer would."""
+    """``item`` in capitals; ``die`` kills its own worker, as the out-of-memory killer would.
+
+    ``die-later`` answers, then its worker is killed while idle.
+    """
     if item == "die":
         time.sleep(0.2)  # the others are running by then
         os.kill(os.getpid(), signal.SIGKILL)
+    if item == "die-later":
+        threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGKILL)).start()
+        return item.upper()
     time.sleep(0.5)
     return item.upper()
+
+
+def _worker_of(item: str) -> int:
+    time.sleep(0.5)  # long enough for the new pool's second process to start
+    return os.getpid()
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL")
@@ -278,5 +290,40 @@ def test_a_worker_killed_mid_run_fails_only_its_own_task() -> None:
     assert outcomes == {"a": "A", "b": "B", "c": "C", "late": "LATE"}
     assert isinstance(died, WorkerDiedError)
     assert (
-        one_line_error(died) == "its worker process was killed before it finished (out of memory?)"
+        one_line_error(died)
+        == "its worker process ended without an answer (killed, out of memory, or a crash)"
     )
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL")
+def test_tasks_queued_behind_a_dead_worker_still_run_in_parallel() -> None:
+    # Only the tasks in the pool when the worker died are rerun one at a time; the others wait
+    # outside the pool, so afterwards both workers of the new pool take them.
+    runner: ProcessRunner[str, str, Any] = ProcessRunner(2)
+    workers: dict[str, Any] = {}
+    try:
+        runner.submit("die", _task, "die")
+        for index in range(8):
+            runner.submit(f"t{index}", _worker_of, f"t{index}")
+        workers = dict(runner.completed())
+    finally:
+        runner.close()
+    assert isinstance(workers.pop("die"), WorkerDiedError)
+    assert len(workers) == 8
+    assert len({workers[f"t{index}"] for index in range(4, 8)}) == 2  # the new pool's two
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL")
+def test_a_worker_dying_while_idle_does_not_lose_the_next_task() -> None:
+    runner: ProcessRunner[str, str, str] = ProcessRunner(1)
+    outcomes: dict[str, str | BaseException] = {}
+    try:
+        runner.submit("x", _task, "die-later")
+        for key, outcome in runner.completed():
+            outcomes[key] = outcome
+            if key == "x":
+                time.sleep(1.0)  # writing the sample's files, while its worker is killed
+                runner.submit("follow-up", _task, "follow-up")
+    finally:
+        runner.close()
+    assert outcomes == {"x": "DIE-LATER", "follow-up": "FOLLOW-UP"}

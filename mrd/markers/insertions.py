@@ -3,7 +3,8 @@
 The engine behind the FLT3-ITD and NPM1 callers. One streaming pass reads the window's records
 and keeps only what the two steps below need: for a read that aligns cleanly (no clip, no indel,
 few mismatches) its template and placement, for any other read its bases, and for UMI data what
-each template needs for grouping. No record is kept, so memory grows with templates, not reads.
+grouping needs of each record. No record object is kept. A UMI window deeper than
+:data:`SINGLE_PASS_RECORDS` is read twice, UMI families first, so the two never share memory.
 
 1. **Discovery.** Clean reads are wild type where they lie. Every other read (soft-clipped,
    split, with an insertion, or unmapped beside a mapped mate) is realigned from its own bases
@@ -147,7 +148,8 @@ One pass keeps each record's UMI columns (some 35 bytes) and its read (some 20) 
 what realignment and counting add, about 66 bytes a record at the peak, some 300 MiB at this
 many records. A deeper window is read twice, families first and then reads, which needs about
 42 bytes a record instead, for a sixth more time or so: on a BAM with ten million records in the
-FLT3 and NPM1 windows, 120 s and 421 MiB instead of 103 s and 595 MiB (2 cores).
+FLT3 and NPM1 windows, ``mrd call`` took 118 s and 427 MiB (``benchmarks/results/speed.txt``);
+in one pass it took 103 s and 595 MiB on the same machine.
 """
 
 # --------------------------------------------------------------------------------------------
@@ -975,7 +977,10 @@ def scan_insertions(
     Raises:
         RegionError: When the file has no reads in the window.
         InputFileError: When the file turns out to be corrupt while reading.
+        ValueError: For a negative ``single_pass_records``.
     """
+    if single_pass_records < 0:
+        raise ValueError(f"single_pass_records must be 0 or more, not {single_pass_records}")
     active_filter = read_filter or ReadFilter()
     active = settings or InsertionSettings()
     region = Region(source.genome.chrom(window.chrom), window.start, window.end, window.gene)

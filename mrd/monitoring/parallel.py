@@ -93,7 +93,7 @@ class SerialRunner(Generic[K, T, R]):
 
 
 class WorkerDiedError(MrdError):
-    """A task's worker process ended without an answer: killed, or out of memory."""
+    """A task's worker process ended without an answer: killed, out of memory, or a crash."""
 
 
 @dataclass(frozen=True)
@@ -111,11 +111,11 @@ class ProcessRunner(Generic[K, T, R]):
     :mod:`mrd` once and opens every BAM it is given itself.
 
     A worker that dies (the kernel's out-of-memory killer, a crash in a C library) breaks the
-    whole pool: every task it was running fails at once, and so would every later submission.
-    So the runner starts a new pool and runs the tasks that were in flight again, one at a time
-    and alone, so that each one's fate is its own: a task that kills its worker when alone comes
-    back as :class:`WorkerDiedError`, the others as their results. Tasks submitted meanwhile
-    wait until those are done.
+    whole pool: every task in it fails at once, and so would every later submission. So the
+    pool holds only as many tasks as there are workers (the rest wait here), and after a death
+    the runner starts a new pool and runs the tasks that were in it again, one at a time and
+    alone, so that each one's fate is its own. A task that ends its worker when alone comes
+    back as :class:`WorkerDiedError`; the waiting tasks then run as before.
     """
 
     def __init__(self, workers: int, preload: Sequence[str] = ()) -> None:
@@ -123,9 +123,11 @@ class ProcessRunner(Generic[K, T, R]):
         self._preload = tuple(preload)
         self._pool = self._new_pool()
         self._pending: dict[Future[R], _Task[K, T, R]] = {}
-        self._suspects: deque[_Task[K, T, R]] = deque()  # in flight when a worker died
+        self._queue: deque[_Task[K, T, R]] = deque()  # not yet in the pool
+        self._suspects: deque[_Task[K, T, R]] = deque()  # in the pool when a worker died
         self._alone: _Task[K, T, R] | None = None  # the suspect now running by itself
-        self._waiting: deque[_Task[K, T, R]] = deque()  # submitted while suspects run
+        self._broken = False  # the pool refused a task: a worker died while idle
+        self._closed = False
 
     def _new_pool(self) -> ProcessPoolExecutor:
         return ProcessPoolExecutor(
@@ -136,21 +138,17 @@ class ProcessRunner(Generic[K, T, R]):
         )
 
     def submit(self, key: K, fn: Callable[[T], R], item: T) -> None:
-        """Send one task to the pool (or queue it while a dead worker's tasks run again)."""
-        task = _Task(key, fn, item)
-        if self._suspects or self._alone is not None:
-            self._waiting.append(task)
-            return
-        try:
-            self._pending[self._pool.submit(fn, item)] = task
-        except BrokenProcessPool:  # a worker died since the last wait: found out there
-            self._waiting.append(task)
+        """Queue one task; it goes to the pool as soon as a worker is free."""
+        self._queue.append(_Task(key, fn, item))
+        self._fill()
 
     def completed(self) -> Iterator[tuple[K, R | BaseException]]:
         """Yield tasks as they finish; a task whose worker died alone comes back as an error."""
-        while self._pending or self._suspects or self._waiting:
-            if not self._pending:
-                self._start_next()
+        while not self._closed and (self._pending or self._queue or self._suspects):
+            self._fill()
+            if self._broken:
+                yield from self._recover()
+                continue
             done, _ = wait(list(self._pending), return_when=FIRST_COMPLETED)
             if any(isinstance(f.exception(), BrokenProcessPool) for f in done):
                 yield from self._recover()
@@ -162,39 +160,52 @@ class ProcessRunner(Generic[K, T, R]):
                 error = future.exception()
                 yield task.key, error if error is not None else future.result()
 
-    def _start_next(self) -> None:
-        """The next suspect alone, or else every task that waited for the suspects."""
-        if self._suspects:
-            self._alone = self._suspects.popleft()
-            tasks = [self._alone]
-        else:
-            tasks = list(self._waiting)
-            self._waiting.clear()
-        for task in tasks:
-            self._pending[self._pool.submit(task.fn, task.item)] = task
+    def _fill(self) -> None:
+        """Give free workers the next suspect (alone) or, with none left, queued tasks."""
+        while not self._broken and not self._closed:
+            if self._suspects:
+                if self._pending:
+                    return
+                task, source = self._suspects[0], self._suspects
+            elif self._queue and len(self._pending) < self._workers:
+                task, source = self._queue[0], self._queue
+            else:
+                return
+            try:
+                future = self._pool.submit(task.fn, task.item)
+            except BrokenProcessPool:  # a worker died while idle; the task never started
+                self._broken = True
+                return
+            source.popleft()
+            self._pending[future] = task
+            if source is self._suspects:
+                self._alone = task
 
     def _recover(self) -> Iterator[tuple[K, R | BaseException]]:
         """After a worker died: answers that made it, a new pool, and the lost tasks to rerun."""
         self._pool.shutdown(wait=True, cancel_futures=True)  # every pending future is now done
         pending, self._pending = self._pending, {}
+        alone, self._alone = self._alone, None  # before yielding: the caller may submit
         self._pool = self._new_pool()
+        self._broken = False
         for future, task in pending.items():
             error = future.exception()
             if not isinstance(error, BrokenProcessPool):
                 yield task.key, error if error is not None else future.result()
-            elif task is self._alone:
+            elif task is alone:
                 yield (
                     task.key,
                     WorkerDiedError(
-                        "its worker process was killed before it finished (out of memory?)"
+                        "its worker process ended without an answer (killed, out of memory, or a"
+                        " crash)"
                     ),
                 )
             else:
                 self._suspects.append(task)
-        self._alone = None
 
     def close(self) -> None:
-        """Stop the workers; pending tasks are cancelled (the caller stopped waiting)."""
+        """Stop the workers; tasks not finished are dropped (the caller stopped waiting)."""
+        self._closed = True
         self._pool.shutdown(wait=True, cancel_futures=True)
 
 
