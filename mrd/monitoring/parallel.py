@@ -112,10 +112,11 @@ class ProcessRunner(Generic[K, T, R]):
 
     A worker that dies (the kernel's out-of-memory killer, a crash in a C library) breaks the
     whole pool: every task in it fails at once, and so would every later submission. So the
-    pool holds only as many tasks as there are workers (the rest wait here), and after a death
-    the runner starts a new pool and runs the tasks that were in it again, one at a time and
-    alone, so that each one's fate is its own. A task that ends its worker when alone comes
-    back as :class:`WorkerDiedError`; the waiting tasks then run as before.
+    pool holds at most two tasks per worker (one running, one ready for when it ends while this
+    process is busy with an answer); the rest wait here. After a death the runner starts a new
+    pool and runs the tasks that were in it again, one at a time and alone, so that each one's
+    fate is its own. A task that ends its worker when alone comes back as
+    :class:`WorkerDiedError`; the waiting tasks then run as before.
     """
 
     def __init__(self, workers: int, preload: Sequence[str] = ()) -> None:
@@ -167,7 +168,7 @@ class ProcessRunner(Generic[K, T, R]):
                 if self._pending:
                     return
                 task, source = self._suspects[0], self._suspects
-            elif self._queue and len(self._pending) < self._workers:
+            elif self._queue and len(self._pending) < 2 * self._workers:
                 task, source = self._queue[0], self._queue
             else:
                 return
