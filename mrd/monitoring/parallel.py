@@ -190,8 +190,8 @@ class ProcessRunner(Generic[K, T, R]):
         self._pool = self._new_pool()
         self._broken = False
         for future, task in pending.items():
-            error = future.exception()
-            if not isinstance(error, BrokenProcessPool):
+            error = None if future.cancelled() else future.exception()
+            if not future.cancelled() and not isinstance(error, BrokenProcessPool):
                 yield task.key, error if error is not None else future.result()
             elif task is alone:
                 yield (
