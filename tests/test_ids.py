@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mrd.ngs.ids import distinct_count, id_ranges, in_range
+from mrd.ngs.ids import distinct, distinct_count, id_ranges, in_range
 
 _IDS = st.lists(st.integers(-(2**63), 2**63 - 1), max_size=300) | st.lists(
     st.integers(0, 20), max_size=300
@@ -49,3 +49,9 @@ def test_ranges_split_many_ids_evenly() -> None:
 def test_a_range_size_below_one_is_refused() -> None:
     with pytest.raises(ValueError, match="at least 1"):
         list(id_ranges(np.zeros(3, dtype=np.int64), 0))
+
+
+@given(ids=_IDS)
+def test_distinct_is_np_unique(ids: list[int]) -> None:
+    column = np.array(ids, dtype=np.int64)
+    assert np.array_equal(distinct(column.copy()), np.unique(column))

@@ -59,7 +59,7 @@ from mrd.markers.realign import (
 from mrd.ngs.alignment import AlignmentSource
 from mrd.ngs.fetch import ClassifiedRead, iter_region
 from mrd.ngs.filters import DropReason, FilterCounts, ReadFilter
-from mrd.ngs.ids import distinct_count
+from mrd.ngs.ids import distinct, distinct_count
 from mrd.ngs.region import Region
 from mrd.ngs.umi import (
     FamilySummary,
@@ -605,7 +605,7 @@ class _Counting:
                 parts[0] if len(parts) == 1 and not len(extra) else np.concatenate([*parts, extra])
             )
             del parts
-            return _distinct(merged)
+            return distinct(merged)
 
         return Tally(
             junction=ids("junction"),
@@ -686,23 +686,15 @@ def _count_clean(clones: list[_Clone], clean: _CleanReads, library: Library) -> 
         left = (lo <= left_base - clone.before) & (hi >= left_base + clone.after)
         right = (lo <= right_base - clone.before) & (hi >= right_base + clone.after)
         counting = clone.counting
-        counting.add_all("left_edge", _distinct(clean.template[left]))
-        counting.add_all("right_edge", _distinct(clean.template[right]))
+        # Deduplicated now, not only at the tally: both mates of most templates span a point,
+        # and with several clones in a deep window the arrays add up.
+        counting.add_all("left_edge", distinct(clean.template[left]))
+        counting.add_all("right_edge", distinct(clean.template[right]))
         if library == "amplicon":
             # As in _count_anchored_wt, for all clean (wild-type) reads at once.
             from_left = clean.forward & (lo <= clone.q - 1 - clone.before) & right
             from_right = ~clean.forward & (hi >= clone.p + clone.after) & left
-            counting.add_all("anchored_wt", _distinct(clean.template[from_left | from_right]))
-
-
-def _distinct(ids: IdArray) -> IdArray:
-    """``ids`` (a fresh array) sorted and without repeats, in place.
-
-    Both mates of most templates span a point, so this halves what every clone holds until its
-    tally: with several clones in a deep window, their arrays add up.
-    """
-    ids.sort()
-    return ids[np.append(True, ids[1:] != ids[:-1])] if len(ids) else ids
+            counting.add_all("anchored_wt", distinct(clean.template[from_left | from_right]))
 
 
 def _count_anchored_wt(
